@@ -1,0 +1,19 @@
+"""Analytic baselines of the papers, as SB3-style policies, keyed by env id.
+
+``BASELINES[env_id][name]`` is a class; ``cls(env)`` gives a policy with
+``predict(obs, state=None, episode_start=None, deterministic=True) -> (action, state)``.
+A class may carry ``env_overrides``: scenario keywords its env must be built with.
+"""
+from __future__ import annotations
+
+from baselines.policies import Algorithm1Policy, ExhPolicy, Policy, TdmaPolicy
+
+BASELINES: dict[str, dict[str, type]] = {
+    "secure_env/QkdNoma-v0": {
+        "algorithm1": Algorithm1Policy,
+        "tdma": TdmaPolicy,
+        "exh": ExhPolicy,
+    },
+}
+
+__all__ = ["BASELINES", "Algorithm1Policy", "ExhPolicy", "Policy", "TdmaPolicy"]

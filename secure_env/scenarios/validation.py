@@ -1,0 +1,79 @@
+"""Validation of scenario dataclasses from field metadata.
+
+A field declares its rule with ``field(default=..., metadata=bounds(lo, hi, ...))``; ``validate``
+checks every field of a dataclass instance and raises ``ValueError`` naming the field and the allowed
+range. Used by every scenario preset so that configuration errors read the same everywhere.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any, Mapping, TypeVar
+
+T = TypeVar("T")
+
+
+def bounds(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+           hi_open: bool = False, integer: bool = False, unit: str = "") -> dict[str, Any]:
+    """Field metadata for a real (or integer) number in [lo, hi] (open ends where asked)."""
+    return {"kind": "number", "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open,
+            "integer": integer, "unit": unit}
+
+
+def choice(*options: str) -> dict[str, Any]:
+    """Field metadata for a string taking one of ``options``."""
+    return {"kind": "choice", "options": options}
+
+
+def _range_text(m: Mapping[str, Any]) -> str:
+    lo = "-inf" if m["lo"] is None else repr(m["lo"])
+    hi = "inf" if m["hi"] is None else repr(m["hi"])
+    left = "(" if (m["lo_open"] or m["lo"] is None) else "["
+    right = ")" if (m["hi_open"] or m["hi"] is None) else "]"
+    kind = "an integer" if m["integer"] else "a finite number"
+    unit = f" {m['unit']}" if m["unit"] else ""
+    return f"{kind} in {left}{lo}, {hi}{right}{unit}"
+
+
+def check_value(name: str, value: Any, m: Mapping[str, Any]) -> Any:
+    """Check one value against its metadata; return it normalised (int or float)."""
+    if m["kind"] == "choice":
+        if not isinstance(value, str) or value not in m["options"]:
+            raise ValueError(f"{name}={value!r} is invalid: expected one of {list(m['options'])}")
+        return value
+    allowed = _range_text(m)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+    if m["integer"]:
+        if x != int(x):
+            raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+        x = int(x)
+    lo, hi = m["lo"], m["hi"]
+    if lo is not None and (x < lo or (m["lo_open"] and x == lo)):
+        raise ValueError(f"{name}={value!r} is out of range: expected {allowed}")
+    if hi is not None and (x > hi or (m["hi_open"] and x == hi)):
+        raise ValueError(f"{name}={value!r} is out of range: expected {allowed}")
+    return x
+
+
+def validate(obj: Any) -> None:
+    """Validate (and normalise in place) every field of a frozen dataclass carrying metadata."""
+    for f in dataclasses.fields(obj):
+        if "kind" not in f.metadata:
+            continue
+        value = check_value(f.name, getattr(obj, f.name), f.metadata)
+        object.__setattr__(obj, f.name, value)
+
+
+def override(base: T, overrides: Mapping[str, Any]) -> T:
+    """``dataclasses.replace`` that rejects unknown keywords with a ValueError listing the known ones."""
+    names = {f.name for f in dataclasses.fields(base)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"unknown scenario keyword(s) {unknown} for {type(base).__name__}; "
+                         f"allowed: {sorted(names)}")
+    return dataclasses.replace(base, **overrides)  # type: ignore[type-var]
