@@ -8,9 +8,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-# Relative guard on the photon-count ceiling: 8m/eps^2 evaluated at eps = sqrt(8m/N) can come out
-# as N (1 + 1e-16) in floating point, and a plain ceil would then return N + 1.
-_CEIL_GUARD = 1e-12
+# Guard on the photon-count ceiling: 8m/eps^2 evaluated at eps = sqrt(8m/N) can come out as
+# N (1 + 1e-16) in floating point, and a plain ceil would then return N + 1. A value within a few
+# units in the last place of an integer is taken as that integer (an absolute guard: a relative one
+# would subtract whole photons once N reaches about 1e12).
+_CEIL_ULPS = 4.0
 
 
 def error_constant(alpha_beta: ArrayLike) -> NDArray[np.float64]:
@@ -72,7 +74,10 @@ def photon_count(eps: ArrayLike, photons_m: ArrayLike) -> NDArray[np.float64]:
     e = np.asarray(eps, dtype=np.float64)
     with np.errstate(divide="ignore"):
         x = 8.0 * np.asarray(photons_m, dtype=np.float64) / (e * e)
-    return np.ceil(x * (1.0 - _CEIL_GUARD))
+    nearest = np.round(x)
+    with np.errstate(invalid="ignore"):
+        on_integer = np.abs(x - nearest) <= _CEIL_ULPS * np.spacing(np.abs(x))
+    return np.where(on_integer, nearest, np.ceil(x))
 
 
 def basis_prob_for_photons(n: ArrayLike, photons_m: ArrayLike) -> NDArray[np.float64]:
