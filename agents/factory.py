@@ -1,0 +1,93 @@
+"""Stable-Baselines3 algorithms built from per-env YAML hyperparameters (rl-zoo3 layout).
+
+``agents/hyperparams/<algo>.yml`` maps an env id to its hyperparameters; an env id without an entry
+uses the file's ``default`` entry, so a new env trains without code changes. Files are read with
+``yaml.safe_load`` and no value is ever evaluated as code: where rl-zoo3 writes
+``policy_kwargs: "dict(net_arch=[64, 64])"`` we write a YAML mapping.
+
+Keys besides the algorithm's own keyword arguments:
+``n_envs`` (parallel envs), ``n_timesteps`` (default budget), ``policy`` (default "MlpPolicy"),
+``normalize`` (false, true, or a mapping of VecNormalize keywords), ``env_kwargs`` (scenario
+keywords), ``checkpoint_freq`` (timesteps between checkpoints).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
+ALGOS = ("ppo", "sac", "td3", "a2c")
+#: keys the factory consumes itself (everything else goes to the SB3 constructor)
+RUN_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "env_kwargs", "checkpoint_freq")
+
+
+def algo_class(algo: str) -> type:
+    """The SB3 class of an algorithm name (ValueError for an unknown one)."""
+    import stable_baselines3 as sb3
+
+    algo = algo.lower()
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algo {algo!r}; allowed: {list(ALGOS)}")
+    return getattr(sb3, algo.upper())
+
+
+def load_hyperparams(algo: str, env_id: str, overrides: Mapping[str, Any] | None = None,
+                     directory: Path = HYPERPARAMS_DIR) -> dict[str, Any]:
+    """Hyperparameters of ``algo`` on ``env_id``: the file's ``default`` entry, then the env's
+    entry, then ``overrides`` (later wins; mappings merge one level deep)."""
+    algo_class(algo)
+    path = Path(directory) / f"{algo.lower()}.yml"
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        data = {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of env id -> hyperparameters")
+    merged: dict[str, Any] = {}
+    for layer in (data.get("default") or {}, data.get(env_id) or {}, overrides or {}):
+        if not isinstance(layer, dict):
+            raise ValueError(f"{path}: hyperparameters of {env_id!r} must be a mapping")
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return merged
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """CLI ``key=value`` pairs, each value read as YAML (``lr=1e-3``, ``policy_kwargs={net_arch: [32]}``)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"hyperparameter override {item!r} is not of the form key=value")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError(f"hyperparameter override {item!r}: value is not valid YAML") from None
+    return out
+
+
+def split_hyperparams(hp: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(run settings, algorithm keyword arguments)."""
+    run = {k: hp[k] for k in RUN_KEYS if k in hp}
+    kwargs = {k: v for k, v in hp.items() if k not in RUN_KEYS}
+    return run, kwargs
+
+
+def coerce_numbers(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """YAML reads ``3e-4`` as a string (YAML 1.1 wants a dot): turn numeric strings into floats."""
+    out = {}
+    for key, value in kwargs.items():
+        if isinstance(value, str):
+            try:
+                value = float(value) if any(c in value for c in ".eE") else int(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
