@@ -1,0 +1,125 @@
+"""Wall time per frame of the Yang et al. 2019 baselines (a measurement, not a test: no assertions).
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/baselines_speed.py [--frames 50] [--seed 0] [--repeats 5]
+                                                      [--out runs/benchmarks/baselines_speed.json]
+
+On the default scenario (K = 2, P_max = 30 dBm, m = 10, |alpha||beta| = 0.5) it draws ``--frames``
+seeded frames (positions + one fading draw, through the core sampling functions) and times, with
+``time.perf_counter`` after one warm-up call of each solver:
+
+- ``algorithm1``: one frame at a time (batch of 1);
+- ``exhaustive``: one frame at a time, 100 random starts plus the default one;
+- ``tdma``: one frame at a time;
+- ``algorithm1_batched``: all frames in one call, time per frame = call time / frames, repeated
+  ``--repeats`` times.
+
+It prints median, p90 and mean milliseconds per frame, the ratio of Algorithm 1's single-frame
+median to the 5 ms planning target, and writes the same numbers as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:
+    from baselines import yang2019 as y19
+except ModuleNotFoundError:  # run as a plain script without PYTHONPATH: use the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from baselines import yang2019 as y19
+from secure_env.core import qkd_noma as model
+from secure_env.scenarios import make_scenario
+
+#: per-frame planning budget Algorithm 1 is compared with
+TARGET_MS = 5.0
+
+
+def draw_frames(scenario: Any, frames: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded frames -> (gains, distances), each (frames, K), via the core sampling functions."""
+    rng = np.random.default_rng(seed)
+    positions = model.sample_user_positions(rng, scenario, (frames,))
+    distances = model.user_distances(positions, scenario)
+    return model.sample_gains(rng, distances), distances
+
+
+def time_calls(calls: Sequence[Callable[[], Any]], per_call: int = 1) -> list[float]:
+    """Wall time of each call in ms (divided by ``per_call`` frames), after one warm-up call."""
+    calls[0]()
+    out = []
+    for call in calls:
+        t0 = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - t0) * 1e3 / per_call)
+    return out
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    """Median, p90, mean, min of a list of ms, plus the sample count."""
+    a = np.asarray(ms)
+    return {"median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)),
+            "mean_ms": float(a.mean()), "min_ms": float(a.min()), "samples": int(a.size)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure, print a table and write the JSON report; returns 0."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=50, help="seeded frames to time (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the frames (default 0)")
+    p.add_argument("--restarts", type=int, default=100, help="EXH random starts (default 100)")
+    p.add_argument("--repeats", type=int, default=5, help="repeats of the batched call (default 5)")
+    p.add_argument("--out", type=Path, default=Path("runs/benchmarks/baselines_speed.json"))
+    args = p.parse_args(argv)
+    if args.frames < 1 or args.restarts < 1 or args.repeats < 1:
+        p.error("--frames, --restarts and --repeats must be at least 1")
+
+    s = make_scenario("yang2019")
+    gains, dist = draw_frames(s, args.frames, args.seed)
+    n = args.frames
+    one = [(gains[i:i + 1], dist[i:i + 1]) for i in range(n)]
+
+    results = {
+        "algorithm1": time_calls([lambda g=g, d=d: y19.algorithm1(s, g, d) for g, d in one]),
+        "exhaustive": time_calls([
+            lambda i=i: y19.exhaustive(s, gains[i], dist[i], np.random.default_rng([args.seed, i]),
+                                       restarts=args.restarts) for i in range(n)]),
+        "tdma": time_calls([lambda g=g, d=d: y19.tdma(s, g, d) for g, d in one]),
+        "algorithm1_batched": time_calls([lambda: y19.algorithm1(s, gains, dist)] * args.repeats,
+                                         per_call=n),
+    }
+    stats = {name: summary(ms) for name, ms in results.items()}
+    ratio = stats["algorithm1"]["median_ms"] / TARGET_MS
+
+    print(f"Yang 2019 baselines, default scenario (K={s.num_users}), {n} frames, seed {args.seed} "
+          f"[ms per frame]")
+    print(f"{'solver':>20} {'median':>9} {'p90':>9} {'mean':>9} {'samples':>8}")
+    for name, st in stats.items():
+        print(f"{name:>20} {st['median_ms']:9.3f} {st['p90_ms']:9.3f} {st['mean_ms']:9.3f} "
+              f"{st['samples']:8d}")
+    print(f"Algorithm 1 (single frame) median / {TARGET_MS:g} ms target = {ratio:.3f}")
+
+    report = {
+        "frames": n, "seed": args.seed, "exh_restarts": args.restarts,
+        "batch_repeats": args.repeats,
+        "target_ms": TARGET_MS, "algorithm1_median_over_target": ratio,
+        "scenario": asdict(s), "timings": stats,
+        "env": {"python": platform.python_version(), "numpy": np.__version__,
+                "machine": platform.machine(), "processor": platform.processor()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
