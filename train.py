@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         from agents.training import TrainConfig, plot_learning_curve, train
 
         cfg = TrainConfig(env_id=args.env, algo=args.algo.lower(), timesteps=args.timesteps,
-                          seed=args.seed, n_envs=args.n_envs, out=out,
-                          eval_episodes=args.eval_episodes, resume=args.resume, hyperparams=hp,
+                          seed=args.seed, n_envs=args.n_envs, out=out, resume=args.resume, hyperparams=hp,
                           env_kwargs=env_kwargs, progress_bar=not args.no_progress)
         try:
             agent, record = train(cfg)

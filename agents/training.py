@@ -46,7 +46,6 @@ class TrainConfig:
     seed: int = 0
     n_envs: int | None = None
     out: Path = Path("runs/default")
-    eval_episodes: int = 10
     resume: bool = False
     hyperparams: dict[str, Any] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -160,13 +159,9 @@ def train(cfg: TrainConfig) -> tuple[AgentPolicy, dict[str, Any]]:
                     reset_num_timesteps=not resuming, progress_bar=progress,
                     tb_log_name=cfg.algo)
     save_checkpoint(model, ckpt)
-    tmp = out / "model.tmp.zip"
-    model.save(tmp)
-    os.replace(tmp, out / "model.zip")
+    save_checkpoint(model, out)  # the final model.zip (+ vecnormalize.pkl) of the run
     vn = model.get_vec_normalize_env()
     if vn is not None:
-        vn.save(str(out / "vecnormalize.tmp.pkl"))
-        os.replace(out / "vecnormalize.tmp.pkl", out / "vecnormalize.pkl")
         vn.training = False
         vn.norm_reward = False
     record["timesteps_done"] = int(model.num_timesteps)

@@ -100,9 +100,11 @@ def _run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
 
 def test_tiny_training_run_writes_scores_and_plots(tmp_path):
     out = tmp_path / "run"
-    res = _run(_train_cmd(out, "--timesteps", "512", "--hp", "n_steps=32", "--hp", "batch_size=64"))
+    res = _run(_train_cmd(out, "--timesteps", "512", "--hp", "n_steps=32", "--hp", "batch_size=64",
+                          "--hp", "normalize={norm_obs: true, norm_reward: true}"))
     assert res.returncode == 0, res.stderr
-    for name in ("scores.json", "scores.md", "learning_curve.png", "model.zip", "run.json"):
+    for name in ("scores.json", "scores.md", "learning_curve.png", "model.zip", "run.json",
+                 "vecnormalize.pkl", "checkpoints/vecnormalize.pkl"):
         assert (out / name).is_file(), name
     scores = json.loads((out / "scores.json").read_text())
     assert set(scores["policies"]) == {"ppo", "algorithm1", "tdma", "exh"}
