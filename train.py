@@ -12,19 +12,12 @@ plots. Bad input exits with status 2 and a one-line message.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
+
+from baselines.cli import OneLineParser
 
 DEFAULT_ENV = "secure_env/QkdNoma-v0"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump): ``train.py: error: ...``, exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> OneLineParser:

@@ -35,12 +35,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from baselines import yang2019 as y19
+from baselines.cli import OneLineParser
 from secure_env.core import qkd_noma as model
 from secure_env.scenarios import make_scenario
 
@@ -104,10 +105,8 @@ def draw_drops(scenario: Any, drops: int, seed: int) -> tuple[Array, Array]:
     """``drops`` seeded drops -> (gains, distances), each (drops, K). Positions first, then fading,
     both from one ``default_rng(seed)``; only ``area_m``, ``min_distance_m`` and ``num_users`` of
     the scenario matter, so sweeps over other parameters can share the drops."""
-    rng = np.random.default_rng(seed)
-    positions = model.sample_user_positions(rng, scenario, (drops,))
-    distances = model.user_distances(positions, scenario)
-    return model.sample_gains(rng, distances), distances
+    _, distances, gains = model.sample_drops(np.random.default_rng(seed), scenario, (drops,))
+    return gains, distances
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,16 +239,9 @@ def format_table(fig: FigureData) -> str:
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line on stderr (no usage block), exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser (figure set is a positional choice of :data:`FIGURE_SETS`)."""
-    p = _Parser(prog="python -m baselines.reproduce",
+    p = OneLineParser(prog="python -m baselines.reproduce",
                 description="Regenerate a paper's figure trends from the baselines.")
     p.add_argument("figures", metavar="FIGURE_SET",
                    help=f"figure set to regenerate; one of: {', '.join(sorted(FIGURE_SETS))}")

@@ -46,10 +46,8 @@ TARGET_MS = 5.0
 
 def draw_frames(scenario: Any, frames: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded frames -> (gains, distances), each (frames, K), via the core sampling functions."""
-    rng = np.random.default_rng(seed)
-    positions = model.sample_user_positions(rng, scenario, (frames,))
-    distances = model.user_distances(positions, scenario)
-    return model.sample_gains(rng, distances), distances
+    _, distances, gains = model.sample_drops(np.random.default_rng(seed), scenario, (frames,))
+    return gains, distances
 
 
 def time_calls(calls: Sequence[Callable[[], Any]], per_call: int = 1) -> list[float]:

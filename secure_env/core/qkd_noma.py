@@ -79,6 +79,16 @@ def sample_gains(rng: np.random.Generator, distances: ArrayLike) -> NDArray[np.f
     return channel_gain(d, rayleigh_power(rng, d.shape))
 
 
+def sample_drops(rng: np.random.Generator, scenario: Any, batch_shape: tuple[int, ...] = ()
+                 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """A drop: user positions, then their distances, then one fading draw, in that order of
+    random draws (the env's reset, the reproduction and the benchmarks all use this order).
+    Returns (positions (..., K, 2), distances (..., K), gains (..., K))."""
+    positions = sample_user_positions(rng, scenario, batch_shape)
+    distances = user_distances(positions, scenario)
+    return positions, distances, sample_gains(rng, distances)
+
+
 def play_frame(scenario: Any, gains: ArrayLike, distances: ArrayLike, eps: ArrayLike,
                split: ArrayLike) -> dict[str, NDArray[Any]]:
     """Everything that happens in one frame for decoded actions (eps, split).

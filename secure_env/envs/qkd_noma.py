@@ -103,10 +103,7 @@ class QkdNomaEnv(gym.Env):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        s = self.scenario
-        self._positions = model.sample_user_positions(self.np_random, s)
-        self._distances = model.user_distances(self._positions, s)
-        self._gains = model.sample_gains(self.np_random, self._distances)
+        self._positions, self._distances, self._gains = model.sample_drops(self.np_random, self.scenario)
         self._frame = 0
         self._last = None
         self._sum_min_rate = 0.0
