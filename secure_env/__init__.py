@@ -8,12 +8,17 @@ import gymnasium as gym
 
 __version__ = "0.1.0"
 
-ENV_IDS = ("secure_env/QkdNoma-v0",)
+_ENTRY_POINTS = {
+    "secure_env/QkdNoma-v0": "secure_env.envs.qkd_noma:QkdNomaEnv",
+    "secure_env/UavSecureOfdma-v0": "secure_env.envs.uav_ofdma:UavSecureOfdmaEnv",
+}
+ENV_IDS = tuple(_ENTRY_POINTS)
 
 
 def _register() -> None:
-    if "secure_env/QkdNoma-v0" not in gym.registry:
-        gym.register(id="secure_env/QkdNoma-v0", entry_point="secure_env.envs.qkd_noma:QkdNomaEnv")
+    for env_id, entry_point in _ENTRY_POINTS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point)
 
 
 _register()

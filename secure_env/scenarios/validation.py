@@ -26,6 +26,38 @@ def choice(*options: str) -> dict[str, Any]:
     return {"kind": "choice", "options": options}
 
 
+def flag() -> dict[str, Any]:
+    """Field metadata for a boolean."""
+    return {"kind": "flag"}
+
+
+def points(count: int | None = None, lo: float | None = None, hi: float | None = None,
+           unit: str = "m") -> dict[str, Any]:
+    """Field metadata for a sequence of finite (x, y) points (``count`` of them if given)."""
+    return {"kind": "points", "count": count, "lo": lo, "hi": hi, "unit": unit}
+
+
+def point(lo: float | None = None, hi: float | None = None, unit: str = "m") -> dict[str, Any]:
+    """Field metadata for one finite (x, y) point."""
+    return {"kind": "point", "lo": lo, "hi": hi, "unit": unit}
+
+
+def _as_point(name: str, value: Any, m: Mapping[str, Any]) -> tuple[float, float]:
+    lo = "-inf" if m["lo"] is None else repr(m["lo"])
+    hi = "inf" if m["hi"] is None else repr(m["hi"])
+    allowed = f"an (x, y) pair of finite numbers in [{lo}, {hi}] {m['unit']}".rstrip()
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
+            raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+        if (m["lo"] is not None and v < m["lo"]) or (m["hi"] is not None and v > m["hi"]):
+            raise ValueError(f"{name}={value!r} is out of range: expected {allowed}")
+        out.append(float(v))
+    return out[0], out[1]
+
+
 def _range_text(m: Mapping[str, Any]) -> str:
     lo = "-inf" if m["lo"] is None else repr(m["lo"])
     hi = "inf" if m["hi"] is None else repr(m["hi"])
@@ -38,6 +70,19 @@ def _range_text(m: Mapping[str, Any]) -> str:
 
 def check_value(name: str, value: Any, m: Mapping[str, Any]) -> Any:
     """Check one value against its metadata; return it normalised (int or float)."""
+    if m["kind"] == "flag":
+        if not isinstance(value, (bool,)) and not (hasattr(value, "dtype") and value.dtype == bool):
+            raise ValueError(f"{name}={value!r} is invalid: expected true or false")
+        return bool(value)
+    if m["kind"] == "point":
+        return _as_point(name, value, m)
+    if m["kind"] == "points":
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+            raise ValueError(f"{name}={value!r} is invalid: expected a list of (x, y) points")
+        pts = tuple(_as_point(f"{name}[{i}]", v, m) for i, v in enumerate(value))
+        if m["count"] is not None and len(pts) != m["count"]:
+            raise ValueError(f"{name} has {len(pts)} points, expected {m['count']}")
+        return pts
     if m["kind"] == "choice":
         if not isinstance(value, str) or value not in m["options"]:
             raise ValueError(f"{name}={value!r} is invalid: expected one of {list(m['options'])}")

@@ -1,0 +1,38 @@
+"""Line-of-sight UAV air-to-ground links over OFDMA subcarriers (Cai et al. 2019 eqs. (1), (5)-(7), (9)).
+
+The UAV at horizontal position q and altitude H reaches ground user w with power gain
+h = beta0 / (H^2 + ||q - w||^2) (free-space LoS). Subcarrier i of bandwidth W carrying power p to
+its user has rate W log2(1 + p h / (N0 W)). With gamma0 = beta0 / (N0 W) (m^2/W) the SNR is
+p gamma0 / d^2. All functions broadcast over any batch shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+def squared_distance(uav_xy: ArrayLike, user_xy: ArrayLike, altitude_m: float) -> NDArray[np.float64]:
+    """d^2 = H^2 + ||q - w||^2 (m^2); ``uav_xy`` (..., 2) against ``user_xy`` (K, 2) gives (..., K)."""
+    q = np.asarray(uav_xy, dtype=np.float64)[..., None, :]
+    diff = q - np.asarray(user_xy, dtype=np.float64)
+    return altitude_m * altitude_m + np.sum(diff * diff, axis=-1)
+
+
+def los_gain(uav_xy: ArrayLike, user_xy: ArrayLike, altitude_m: float, beta0: float) -> NDArray[np.float64]:
+    """Channel power gain h = beta0 / d^2 of every user, shape (..., K) (eq. (6))."""
+    return beta0 / squared_distance(uav_xy, user_xy, altitude_m)
+
+
+def subcarrier_rate(power_w: ArrayLike, snr_per_watt: ArrayLike, subcarrier_hz: float) -> NDArray[np.float64]:
+    """W log2(1 + p g) in bit/s, with g = h / (N0 W) the SNR per watt (eq. (7))."""
+    return subcarrier_hz * np.log2(1.0 + np.asarray(power_w, dtype=np.float64) * np.asarray(snr_per_watt))
+
+
+def total_power(transmit_w: ArrayLike, circuit_w: float, flight_w: ArrayLike) -> NDArray[np.float64]:
+    """P_tot = sum of subcarrier powers + P_C + P_fly (eq. (5)), in W."""
+    return np.asarray(transmit_w, dtype=np.float64) + circuit_w + np.asarray(flight_w, dtype=np.float64)
+
+
+def energy_efficiency(bits: ArrayLike, energy_j: ArrayLike, axis: int | None = None) -> NDArray[np.float64]:
+    """Total bits over total energy (bits/J) along ``axis`` (eq. (9): a ratio of sums)."""
+    return np.sum(bits, axis=axis) / np.sum(energy_j, axis=axis)

@@ -1,0 +1,35 @@
+"""Physical-layer secrecy against an eavesdropper known to lie in a disc (Cai et al. 2019, §2, §5, C7).
+
+The eavesdropper is somewhere within ``radius`` of its estimated ground position. The worst case
+for the legitimate link is the closest point of that disc to the UAV, so the minimum squared
+UAV-eavesdropper distance is H^2 + ([||q - w_E|| - r_E]^+)^2 (closed form of the spec's §2). The SNR
+leakage on a subcarrier carrying power p is Gamma = p beta0 / (N0 W d_E^2) (eq. (8)), and the
+robust leakage constraint C7 (Gamma <= gamma_tol for every eavesdropper position) is the power cap
+p <= gamma_tol N0 W d_E,min^2 / beta0. All functions broadcast over any batch shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+def worst_case_eve_distance_sq(uav_xy: ArrayLike, eve_xy: ArrayLike, radius_m: ArrayLike,
+                               altitude_m: float) -> NDArray[np.float64]:
+    """Minimum squared 3-D distance (m^2) from the UAV to any point of the eavesdropper disc.
+
+    ``uav_xy`` and ``eve_xy`` end in an axis of length 2 and broadcast; the result drops that axis.
+    """
+    diff = np.asarray(uav_xy, dtype=np.float64) - np.asarray(eve_xy, dtype=np.float64)
+    horizontal = np.sqrt(np.sum(diff * diff, axis=-1))
+    gap = np.maximum(horizontal - np.asarray(radius_m, dtype=np.float64), 0.0)
+    return altitude_m * altitude_m + gap * gap
+
+
+def leakage_snr(power_w: ArrayLike, gamma0: float, eve_distance_sq: ArrayLike) -> NDArray[np.float64]:
+    """SNR leaked to the eavesdropper, Gamma = p gamma0 / d_E^2, with gamma0 = beta0 / (N0 W) in m^2/W."""
+    return np.asarray(power_w, dtype=np.float64) * gamma0 / np.asarray(eve_distance_sq, dtype=np.float64)
+
+
+def leakage_power_cap(gamma_tol: float, gamma0: float, eve_distance_sq: ArrayLike) -> NDArray[np.float64]:
+    """Largest per-subcarrier power (W) whose leakage stays at gamma_tol: gamma_tol d_E^2 / gamma0."""
+    return gamma_tol * np.asarray(eve_distance_sq, dtype=np.float64) / gamma0

@@ -1,0 +1,247 @@
+"""UavSecureOfdma-v0: an energy-efficient, secure UAV-OFDMA downlink (Cai et al. 2019)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from secure_env.core import uav_ofdma as model
+from secure_env.core.ofdma import energy_efficiency
+from secure_env.core.secrecy import leakage_power_cap, worst_case_eve_distance_sq
+from secure_env.scenarios import UavOfdmaScenario, make_scenario
+
+OBS_LIMIT = 10.0
+#: reward unit: the energy-efficiency part of the return is in kbit/J
+EE_UNIT_BITS_PER_J = 1e3
+#: the destination counts as reached within this distance (m)
+DESTINATION_TOL_M = 1.0
+
+
+class UavSecureOfdmaEnv(gym.Env):
+    """A rotary-wing UAV base station flies from q0 to qF and serves K users over N_F subcarriers.
+
+    ## Description
+    The model of Cai et al. 2019 (spec ``cai2019_model.md`` §1-7). In each of N slots of length
+    tau the UAV (altitude H) flies with velocity v[n] from q[n-1] to q[n] = q[n-1] + tau v[n] and
+    then serves the users from q[n]: subcarrier i goes to one user k with power p_i, giving
+    W log2(1 + p_i beta0 / (N0 W d_k^2)) bit/s over the LoS channel. Energy per slot is
+    tau (sum_i p_i + P_C + P_fly(||v[n]||)) with the rotary-wing power P_fly of eq. (4). An
+    eavesdropper lies somewhere within r_E of w_E; at its worst-case (closest) position the SNR it
+    leaks on subcarrier i is p_i beta0 / (N0 W d_E,min^2), to be kept at most gamma_tol (C7). The
+    paper's objective is the mission's energy efficiency, total bits / total energy (eq. (9)),
+    under the leakage limit, a mission-average rate of R_min per user (C6), q[N] = qF (C9), and
+    the speed, acceleration, peak-power and total-power limits.
+
+    ## Action space
+    ``Box(-1, 1, (3 + 2 N_F,), float32)`` decoded by :func:`secure_env.core.uav_ofdma.decode_action`:
+    ``a[0:2]`` velocity command V_max a; ``a[2]`` total transmit power P_peak (a + 1)/2;
+    ``a[3:3+N_F]`` power weights (a_i + 1)/2 (subcarrier i gets its weight's share of the total);
+    ``a[3+N_F:]`` user of each subcarrier, floor((a_i + 1) K / 2). The velocity is then projected
+    exactly onto {||v|| <= V_max} and (from slot 2 on) {||v - v_prev|| <= a_max tau}; the total
+    power onto min(P_peak, P_max - P_C - P_fly) (both projections are reported in ``info``).
+    :func:`~secure_env.core.uav_ofdma.encode_action` is the inverse for planners. A NaN, inf or
+    wrongly shaped action raises ``ValueError``.
+
+    ## Observation space
+    ``Box(-10, 10, (12 + 3K,), float32)``, lengths divided by L = max(||qF - q0||, V_max tau),
+    positions relative to q0: UAV position (2), velocity / V_max (2), slots left / N (1), offset
+    to qF (2), reach margin (slots left V_max tau - ||qF - q||) / L (1), offset to each user (2K),
+    offset to the eavesdropper estimate (2), r_E / L (1), each user's delivered bits over
+    N tau R_min capped at 1 (K; 1 when R_min = 0), log10 of the whole-band leakage cap at the
+    current position over P_peak (1).
+
+    ## Reward
+    ``(EE_n - EE_{n-1}) / 1000 - leakage_penalty (leakage_excess + power_excess)``, where EE_n is
+    total bits / total energy of slots 1..n (EE_0 = 0), ``leakage_excess`` the relative excess of
+    the slot's worst subcarrier leakage over gamma_tol (0 within a relative 1e-5) and
+    ``power_excess`` that of the total power over P_max. The last step also subtracts
+    ``qos_penalty * sum_k [1 - R_k / R_min]^+`` (R_k the mission-average rate; C6 is a mission
+    constraint) and ``destination_penalty * ||q[N] - qF|| / (V_max tau)``. The EE terms telescope,
+    so with no discount the return is exactly the paper's objective in kbit/J minus the penalties;
+    a feasible plan (no penalty) is ranked by its return exactly as by eq. (9).
+
+    ## Starting state
+    The UAV hovers at q0 with no previous velocity (the first slot's velocity is bounded by
+    V_max only). Users are at ``user_xy``, or drawn uniformly in ``user_area_xy`` at each reset
+    with ``random_users=True``.
+
+    ## Episode end
+    Terminates after N slots (time left is part of the observation, so the end is part of the
+    MDP). ``final_position_error_m`` reports how far q[N] is from qF.
+
+    ## Info
+    Every step: ``bits``, ``bits_per_user`` (K,), ``energy_j``, ``flight_power_w``,
+    ``transmit_power_w``, ``leakage_snr_max``, ``leakage_violation`` (bool),
+    ``velocity_projected``, ``power_projected``, ``position_m``, ``velocity_mps``, ``cost`` (sum of
+    the non-negative violations ``cost_leakage``, ``cost_power``, ``cost_qos``,
+    ``cost_destination``, for safe RL). At the last step ``episode_metrics``:
+    ``energy_efficiency_bits_per_joule``, ``min_rate_shortfall_bps`` (largest R_min - R_k, >= 0),
+    ``min_user_rate_bps``, ``final_position_error_m``, ``destination_reached``,
+    ``leakage_violations`` (slots), ``power_violations`` (slots), ``total_bits``, ``total_energy_j``.
+
+    ## Arguments
+    ``gym.make("secure_env/UavSecureOfdma-v0", **kw)`` with any field of
+    :class:`~secure_env.scenarios.UavOfdmaScenario` (``num_users``, ``num_subcarriers``,
+    ``num_slots``, ``slot_s``, ``peak_power_w``, ``eve_radius_m``, ``gamma_tol``, ``user_xy``,
+    ``eve_xy``, ``start_xy``, ``end_xy``, ``random_users``, ...) or ``scenario=`` a preset name,
+    scenario or dict. Invalid values raise ``ValueError`` naming the field.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    #: the episode metric scoreboards rank by (a key of ``info["episode_metrics"]``)
+    primary_metric = "energy_efficiency_bits_per_joule"
+
+    def __init__(self, render_mode: str | None = None,
+                 scenario: str | UavOfdmaScenario | dict[str, Any] | None = None,
+                 **overrides: Any) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r} is invalid: expected one of "
+                             f"{self.metadata['render_modes']} or None")
+        self.render_mode = render_mode
+        s = make_scenario(scenario or "cai2019", default="cai2019", **overrides)
+        if not isinstance(s, UavOfdmaScenario):
+            raise ValueError(f"scenario must be a cai2019 (UavOfdmaScenario) scenario, got {type(s).__name__}")
+        self.scenario: UavOfdmaScenario = s
+        self.constants = model.SlotConstants.from_scenario(s)
+        k, nf = s.num_users, s.num_subcarriers
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(model.action_size(nf),), dtype=np.float32)
+        self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, shape=(12 + 3 * k,), dtype=np.float32)
+        self._scale = max(s.trip_m, s.v_max_mps * s.slot_s)
+        self._start = np.asarray(s.start_xy, dtype=np.float64)
+        self._end = np.asarray(s.end_xy, dtype=np.float64)
+        self._eve = np.asarray(s.eve_xy, dtype=np.float64)
+        self._users = model.sample_users(np.random.default_rng(0), s)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        k = self.scenario.num_users
+        self._q = self._start.copy()
+        self._v = np.zeros(2)
+        self._slot = 0
+        self._bits_user = np.zeros(k)
+        self._bits = 0.0
+        self._energy = 0.0
+        self._ee = 0.0
+        self._leak_violations = 0
+        self._power_violations = 0
+        self._path = [self._q.copy()]
+        self._tx_power: list[float] = []
+
+    # -- planner interface -------------------------------------------------------------------
+    def geometry(self) -> dict[str, np.ndarray]:
+        """Copies of this episode's layout: ``user_xy`` (K, 2), ``eve_xy``, ``start_xy``, ``end_xy``."""
+        return {"user_xy": self._users.copy(), "eve_xy": self._eve.copy(),
+                "start_xy": self._start.copy(), "end_xy": self._end.copy()}
+
+    @property
+    def slot_index(self) -> int:
+        """Number of slots played so far in this episode (the next action acts on slot index+1)."""
+        return self._slot
+
+    # -- Gymnasium API -----------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._users = model.sample_users(self.np_random, self.scenario)
+        self._reset_state()
+        return self._obs(), {"position_m": self._q.copy(), "user_xy": self._users.copy()}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        s, c = self.scenario, self.constants
+        if self._slot >= s.num_slots:
+            raise RuntimeError("step() called after the episode ended; call reset()")
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError("action contains NaN or inf")
+        v_cmd, power, user = model.decode_action(a, c)
+        v, v_projected = model.project_velocity(v_cmd, self._v, self._slot > 0, c.v_max_mps, c.dv_max_mps)
+        power, _, p_projected = model.cap_transmit_power(power, math.hypot(v[0], v[1]), c)
+        q = model.advance(self._q, v, c.slot_s)
+        out = model.slot_outcome(q, v, power, user, self._users, c)
+
+        self._q, self._v = q, v
+        self._slot += 1
+        bits, energy = float(out["bits"]), float(out["energy_j"])
+        self._bits_user += out["bits_per_user"]
+        self._bits += bits
+        self._energy += energy
+        ee = float(energy_efficiency(self._bits, self._energy))
+        leak = float(out["leakage_excess"])
+        pexc = float(out["power_excess"])
+        self._leak_violations += int(leak > 0.0)
+        self._power_violations += int(pexc > 0.0)
+        reward = (ee - self._ee) / EE_UNIT_BITS_PER_J - s.leakage_penalty * (leak + pexc)
+        self._ee = ee
+        self._path.append(q.copy())
+        self._tx_power.append(float(out["transmit_power_w"]))
+        info: dict[str, Any] = {
+            "bits": bits,
+            "bits_per_user": out["bits_per_user"],
+            "energy_j": energy,
+            "flight_power_w": float(out["flight_power_w"]),
+            "transmit_power_w": float(out["transmit_power_w"]),
+            "leakage_snr_max": float(out["leakage_snr_max"]),
+            "leakage_violation": leak > 0.0,
+            "velocity_projected": bool(v_projected),
+            "power_projected": bool(p_projected),
+            "position_m": q.copy(),
+            "velocity_mps": v.copy(),
+            "cost_leakage": leak,
+            "cost_power": pexc,
+            "cost_qos": 0.0,
+            "cost_destination": 0.0,
+        }
+        terminated = self._slot >= s.num_slots
+        if terminated:
+            rates = self._bits_user / (self._slot * c.slot_s)
+            shortfall = np.maximum(s.r_min_bps - rates, 0.0)
+            qos = float(np.sum(shortfall) / s.r_min_bps) if s.r_min_bps > 0 else 0.0
+            err = float(math.dist(q, self._end))
+            dest = err / (c.v_max_mps * c.slot_s)
+            reward -= s.qos_penalty * qos + s.destination_penalty * dest
+            info["cost_qos"], info["cost_destination"] = qos, dest
+            info["episode_metrics"] = {
+                "energy_efficiency_bits_per_joule": ee,
+                "min_rate_shortfall_bps": float(shortfall.max()),
+                "min_user_rate_bps": float(rates.min()),
+                "final_position_error_m": err,
+                "destination_reached": float(err <= DESTINATION_TOL_M),
+                "leakage_violations": float(self._leak_violations),
+                "power_violations": float(self._power_violations),
+                "total_bits": self._bits,
+                "total_energy_j": self._energy,
+            }
+        info["cost"] = info["cost_leakage"] + info["cost_power"] + info["cost_qos"] + info["cost_destination"]
+        return self._obs(), float(reward), terminated, False, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        from secure_env.envs.rendering import render_uav_ofdma
+
+        return render_uav_ofdma(self.scenario, self._users, np.asarray(self._path),
+                                np.asarray(self._tx_power))
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _obs(self) -> np.ndarray:
+        s, c = self.scenario, self.constants
+        inv = 1.0 / self._scale
+        q = self._q
+        left = s.num_slots - self._slot
+        to_end = self._end - q
+        margin = (left * c.v_max_mps * c.slot_s - math.hypot(to_end[0], to_end[1])) * inv
+        need = s.num_slots * c.slot_s * s.r_min_bps
+        delivered = np.minimum(self._bits_user / need, 1.0) if need > 0 else np.ones(s.num_users)
+        d_e2 = worst_case_eve_distance_sq(q, self._eve, c.eve_radius_m, c.altitude_m)
+        band_cap = c.num_subcarriers * leakage_power_cap(c.gamma_tol, c.gamma0, d_e2)
+        obs = np.concatenate([
+            (q - self._start) * inv, self._v / c.v_max_mps, [left / s.num_slots], to_end * inv, [margin],
+            ((self._users - q) * inv).ravel(), (self._eve - q) * inv, [c.eve_radius_m * inv],
+            delivered, [math.log10(band_cap / c.peak_power_w)],
+        ])
+        return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
