@@ -148,6 +148,8 @@ def format_scoreboard(board: Mapping[str, Any]) -> str:
 def _unit(metric: str) -> tuple[float, str]:
     if metric.endswith("_bps"):
         return 1e6, " (Mbit/s)"
+    if metric.endswith("_bits_per_joule"):
+        return 1e3, " (kbit/J)"
     return 1.0, ""
 
 

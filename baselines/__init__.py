@@ -7,6 +7,7 @@ A class may carry ``env_overrides``: scenario keywords its env must be built wit
 from __future__ import annotations
 
 from baselines.policies import Algorithm1Policy, ExhPolicy, Policy, TdmaPolicy
+from baselines.uav_policies import StraightLinePolicy
 
 BASELINES: dict[str, dict[str, type]] = {
     "secure_env/QkdNoma-v0": {
@@ -14,6 +15,9 @@ BASELINES: dict[str, dict[str, type]] = {
         "tdma": TdmaPolicy,
         "exh": ExhPolicy,
     },
+    "secure_env/UavSecureOfdma-v0": {
+        "straight_line": StraightLinePolicy,
+    },
 }
 
-__all__ = ["BASELINES", "Algorithm1Policy", "ExhPolicy", "Policy", "TdmaPolicy"]
+__all__ = ["BASELINES", "Algorithm1Policy", "ExhPolicy", "Policy", "StraightLinePolicy", "TdmaPolicy"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -60,13 +61,16 @@ ZENG2019 = RotorParams(profile_power_w=79.86, induced_power_w=88.63, tip_speed_m
 ROTOR_PRESETS: dict[str, RotorParams] = {"cai2019": CAI2019_TABLE_I, "zeng2019": ZENG2019}
 
 
-def flight_power(speed_mps: ArrayLike, rotor: RotorParams = CAI2019_TABLE_I) -> NDArray[np.float64]:
-    """Propulsion power in W at horizontal speed ``speed_mps`` (eq. (4)); any shape."""
-    v = np.asarray(speed_mps, dtype=np.float64)
+def flight_power(speed_mps: ArrayLike, rotor: RotorParams = CAI2019_TABLE_I) -> Any:
+    """Propulsion power in W at horizontal speed ``speed_mps`` (eq. (4)); any shape.
+
+    A Python float in gives a Python float out (the single env's fast path; same formula).
+    """
+    v = speed_mps if isinstance(speed_mps, float) else np.asarray(speed_mps, dtype=np.float64)
     v2 = v * v
     v0sq = rotor.induced_velocity_mps ** 2
     blade = rotor.profile_power_w * (1.0 + 3.0 * v2 / rotor.tip_speed_mps ** 2)
-    induced = rotor.induced_power_w * np.sqrt(np.sqrt(1.0 + v2 * v2 / (4.0 * v0sq * v0sq)) - v2 / (2.0 * v0sq))
+    induced = rotor.induced_power_w * ((1.0 + v2 * v2 / (4.0 * v0sq * v0sq)) ** 0.5 - v2 / (2.0 * v0sq)) ** 0.5
     parasite = rotor.parasite_coeff * v2 * v
     return blade + induced + parasite
 

@@ -7,15 +7,22 @@ p gamma0 / d^2. All functions broadcast over any batch shape.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+
+def squared_distance_xy(dx: Any, dy: Any, altitude_m: float) -> Any:
+    """d^2 = H^2 + dx^2 + dy^2 (m^2) from the horizontal offsets; floats or arrays."""
+    return altitude_m * altitude_m + dx * dx + dy * dy
 
 
 def squared_distance(uav_xy: ArrayLike, user_xy: ArrayLike, altitude_m: float) -> NDArray[np.float64]:
     """d^2 = H^2 + ||q - w||^2 (m^2); ``uav_xy`` (..., 2) against ``user_xy`` (K, 2) gives (..., K)."""
     q = np.asarray(uav_xy, dtype=np.float64)[..., None, :]
     diff = q - np.asarray(user_xy, dtype=np.float64)
-    return altitude_m * altitude_m + np.sum(diff * diff, axis=-1)
+    return squared_distance_xy(diff[..., 0], diff[..., 1], altitude_m)
 
 
 def los_gain(uav_xy: ArrayLike, user_xy: ArrayLike, altitude_m: float, beta0: float) -> NDArray[np.float64]:
@@ -36,3 +43,8 @@ def total_power(transmit_w: ArrayLike, circuit_w: float, flight_w: ArrayLike) ->
 def energy_efficiency(bits: ArrayLike, energy_j: ArrayLike, axis: int | None = None) -> NDArray[np.float64]:
     """Total bits over total energy (bits/J) along ``axis`` (eq. (9): a ratio of sums)."""
     return np.sum(bits, axis=axis) / np.sum(energy_j, axis=axis)
+
+
+def energy_efficiency_scalar(bits: float, energy_j: float) -> float:
+    """Eq. (9) for running totals already summed (Python floats): bits / energy."""
+    return bits / energy_j

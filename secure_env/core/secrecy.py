@@ -9,8 +9,20 @@ p <= gamma_tol N0 W d_E,min^2 / beta0. All functions broadcast over any batch sh
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+
+def worst_case_eve_distance_sq_xy(dx: Any, dy: Any, radius_m: Any, altitude_m: float) -> Any:
+    """H^2 + ([sqrt(dx^2 + dy^2) - r_E]^+)^2 for the horizontal offset (dx, dy) from UAV to w_E.
+
+    Floats in give a float out (the single env's fast path); arrays broadcast.
+    """
+    gap = (dx * dx + dy * dy) ** 0.5 - radius_m
+    gap = gap * (gap > 0.0)
+    return altitude_m * altitude_m + gap * gap
 
 
 def worst_case_eve_distance_sq(uav_xy: ArrayLike, eve_xy: ArrayLike, radius_m: ArrayLike,
@@ -20,9 +32,8 @@ def worst_case_eve_distance_sq(uav_xy: ArrayLike, eve_xy: ArrayLike, radius_m: A
     ``uav_xy`` and ``eve_xy`` end in an axis of length 2 and broadcast; the result drops that axis.
     """
     diff = np.asarray(uav_xy, dtype=np.float64) - np.asarray(eve_xy, dtype=np.float64)
-    horizontal = np.sqrt(np.sum(diff * diff, axis=-1))
-    gap = np.maximum(horizontal - np.asarray(radius_m, dtype=np.float64), 0.0)
-    return altitude_m * altitude_m + gap * gap
+    return np.asarray(worst_case_eve_distance_sq_xy(diff[..., 0], diff[..., 1],
+                                                    np.asarray(radius_m, dtype=np.float64), altitude_m))
 
 
 def leakage_snr(power_w: ArrayLike, gamma0: float, eve_distance_sq: ArrayLike) -> NDArray[np.float64]:

@@ -19,8 +19,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from secure_env.core.flight import RotorParams, flight_power
-from secure_env.core.ofdma import energy_efficiency, squared_distance
-from secure_env.core.secrecy import worst_case_eve_distance_sq
+from secure_env.core.ofdma import energy_efficiency, squared_distance_xy, subcarrier_rate
+from secure_env.core.secrecy import leakage_snr, worst_case_eve_distance_sq_xy
 
 #: relative slack on the leakage limit before a slot counts as violating it: float32 actions
 #: cannot land exactly on the cap (a planner at the cap is off by about 1e-7)
@@ -62,6 +62,29 @@ def action_size(num_subcarriers: int) -> int:
     return 3 + 2 * num_subcarriers
 
 
+def decode_parts(action: ArrayLike, c: SlotConstants) -> tuple[Any, Any, Any, NDArray[np.float64], NDArray[np.int64]]:
+    """:func:`decode_action` split into (v_x, v_y, total power, power (..., N_F), user (..., N_F)).
+
+    For a single action (1-D) the first three are Python floats (the single env's fast path).
+    """
+    a = np.asarray(action, dtype=np.float64).clip(-1.0, 1.0)
+    nf, k = c.num_subcarriers, c.num_users
+    if a.ndim == 1:
+        ax, ay, at = float(a[0]), float(a[1]), float(a[2])
+    else:
+        ax, ay, at = a[..., 0], a[..., 1], a[..., 2]
+    total = c.peak_power_w * 0.5 * (at + 1.0)
+    w = a[..., 3:3 + nf] + 1.0
+    wsum = w.sum(axis=-1)
+    if a.ndim == 1:
+        power = w * (total / wsum) if wsum > 0.0 else np.full(nf, total / nf)
+    else:
+        safe = np.where(wsum > 0.0, wsum, 1.0)
+        power = np.where((wsum > 0.0)[..., None], w * (total / safe)[..., None], (total / nf)[..., None])
+    user = np.minimum(((a[..., 3 + nf:] + 1.0) * (0.5 * k)).astype(np.int64), k - 1)
+    return c.v_max_mps * ax, c.v_max_mps * ay, total, power, user
+
+
 def decode_action(action: ArrayLike, c: SlotConstants
                   ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
     """Action in [-1, 1]^(3 + 2 N_F) -> (velocity command (..., 2), power (..., N_F), user (..., N_F)).
@@ -74,16 +97,8 @@ def decode_action(action: ArrayLike, c: SlotConstants
     * ``a[3+N_F:]``: user of subcarrier i, floor((a_i + 1) K / 2) clipped to 0..K-1.
     Values outside [-1, 1] are clipped first.
     """
-    a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-    nf, k = c.num_subcarriers, c.num_users
-    velocity = c.v_max_mps * a[..., 0:2]
-    total = c.peak_power_w * 0.5 * (a[..., 2] + 1.0)
-    w = 0.5 * (a[..., 3:3 + nf] + 1.0)
-    wsum = np.sum(w, axis=-1, keepdims=True)
-    share = np.where(wsum > 0.0, w / np.where(wsum > 0.0, wsum, 1.0), 1.0 / nf)
-    power = total[..., None] * share
-    user = np.minimum(np.floor(0.5 * (a[..., 3 + nf:] + 1.0) * k), k - 1).astype(np.int64)
-    return velocity, power, user
+    vx, vy, _, power, user = decode_parts(action, c)
+    return np.stack([np.asarray(vx, dtype=np.float64), np.asarray(vy, dtype=np.float64)], axis=-1), power, user
 
 
 def encode_action(velocity: ArrayLike, power_w: ArrayLike, user: ArrayLike, c: SlotConstants
@@ -116,49 +131,64 @@ def encode_action(velocity: ArrayLike, power_w: ArrayLike, user: ArrayLike, c: S
 
 
 # -- kinematics -----------------------------------------------------------------------------------
+def _where(cond: Any, a: Any, b: Any) -> Any:
+    return np.where(cond, a, b) if isinstance(cond, np.ndarray) else (a if cond else b)
+
+
+def _not(b: Any) -> Any:
+    return ~b if isinstance(b, np.ndarray) else not b
+
+
+def _positive_part(x: Any) -> Any:
+    return np.maximum(x, 0.0) if isinstance(x, np.ndarray) else (x if x > 0.0 else 0.0)
+
+
+def project_velocity_xy(cx: Any, cy: Any, px: Any, py: Any, has_previous: Any, v_max: float,
+                        dv_max: float) -> tuple[Any, Any, Any]:
+    """Euclidean projection of the command (cx, cy) onto {||v|| <= v_max} and, where
+    ``has_previous``, {||v - (px, py)|| <= dv_max} (C11, C12). Returns (v_x, v_y, projected?).
+
+    Components may be Python floats (one env) or arrays of any common shape (a batch).
+    ``(px, py)`` must satisfy ||p|| <= v_max (so the intersection is not empty). The projection
+    onto the intersection of two discs is the projection onto one disc if that lands in the other,
+    else the nearer crossing point of the two circles.
+    """
+    tol = 1e-12 * max(v_max, 1.0)
+    no_prev = _not(has_previous)
+    n = (cx * cx + cy * cy) ** 0.5
+    dx, dy = cx - px, cy - py
+    m = (dx * dx + dy * dy) ** 0.5
+    feasible = (n <= v_max + tol) & ((m <= dv_max + tol) | no_prev)
+    fs = _where(n > v_max, v_max / _where(n > 0.0, n, 1.0), 1.0)          # onto the speed disc
+    sx, sy = cx * fs, cy * fs
+    fa = _where(m > dv_max, dv_max / _where(m > 0.0, m, 1.0), 1.0)        # onto the acceleration disc
+    ax, ay = px + dx * fa, py + dy * fa
+    ex, ey = sx - px, sy - py
+    s_ok = ((ex * ex + ey * ey) ** 0.5 <= dv_max + tol) | no_prev
+    a_ok = (ax * ax + ay * ay) ** 0.5 <= v_max + tol
+    d = (px * px + py * py) ** 0.5                                          # crossing points
+    sd = _where(d > 0.0, d, 1.0)
+    along = (v_max * v_max - dv_max * dv_max + d * d) / (2.0 * sd)
+    half = _positive_part(v_max * v_max - along * along) ** 0.5
+    ux, uy = px / sd, py / sd
+    c1x, c1y = ux * along - uy * half, uy * along + ux * half
+    c2x, c2y = ux * along + uy * half, uy * along - ux * half
+    first = (cx - c1x) ** 2 + (cy - c1y) ** 2 <= (cx - c2x) ** 2 + (cy - c2y) ** 2
+    kx, ky = _where(first, c1x, c2x), _where(first, c1y, c2y)
+    vx = _where(feasible, cx, _where(s_ok, sx, _where(a_ok, ax, kx)))
+    vy = _where(feasible, cy, _where(s_ok, sy, _where(a_ok, ay, ky)))
+    return vx, vy, _not(feasible)
+
+
 def project_velocity(command: ArrayLike, previous: ArrayLike, has_previous: ArrayLike,
                      v_max: float, dv_max: float) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """Euclidean projection of ``command`` onto {||v|| <= v_max} and, where ``has_previous``,
-    {||v - previous|| <= dv_max} (C11, C12). Returns (velocity, projected?).
-
-    ``previous`` must satisfy ||previous|| <= v_max (so the intersection is not empty). The
-    projection onto the intersection of two discs is the projection onto one disc if that lands
-    in the other, else the nearer crossing point of the two circles.
-    """
+    """:func:`project_velocity_xy` on (..., 2) arrays. Returns (velocity (..., 2), projected?)."""
     x = np.asarray(command, dtype=np.float64)
     prev = np.asarray(previous, dtype=np.float64)
-    has_prev = np.asarray(has_previous, dtype=bool)
-    tol = 1e-12 * max(v_max, 1.0)
-
-    def onto_disc(p: NDArray[np.float64], centre: NDArray[np.float64] | float, r: float) -> NDArray[np.float64]:
-        d = p - centre
-        n = np.sqrt(np.sum(d * d, axis=-1, keepdims=True))
-        scale = np.where(n > r, r / np.where(n > 0, n, 1.0), 1.0)
-        return centre + d * scale
-
-    def inside(p: NDArray[np.float64], centre: NDArray[np.float64] | float, r: float) -> NDArray[np.bool_]:
-        d = p - centre
-        return np.sum(d * d, axis=-1) <= (r + tol) ** 2
-
-    in_speed = inside(x, 0.0, v_max)
-    in_acc = inside(x, prev, dv_max) | ~has_prev
-    pa = onto_disc(x, 0.0, v_max)                      # onto the speed disc
-    pb = onto_disc(x, prev, dv_max)                    # onto the acceleration disc
-    pa_ok = inside(pa, prev, dv_max) | ~has_prev
-    pb_ok = inside(pb, 0.0, v_max)
-    # crossing points of |v| = v_max and |v - prev| = dv_max
-    d = np.sqrt(np.sum(prev * prev, axis=-1, keepdims=True))
-    safe_d = np.where(d > 0, d, 1.0)
-    along = (v_max ** 2 - dv_max ** 2 + d * d) / (2.0 * safe_d)
-    half = np.sqrt(np.maximum(v_max ** 2 - along * along, 0.0))
-    e = prev / safe_d
-    perp = np.stack([-e[..., 1], e[..., 0]], axis=-1)
-    c1 = e * along + perp * half
-    c2 = e * along - perp * half
-    nearer = np.where((np.sum((x - c1) ** 2, axis=-1) <= np.sum((x - c2) ** 2, axis=-1))[..., None], c1, c2)
-    out = np.where((in_speed & in_acc)[..., None], x,
-                   np.where(pa_ok[..., None], pa, np.where(pb_ok[..., None], pb, nearer)))
-    return out, ~(in_speed & in_acc)
+    has_prev = np.broadcast_to(np.asarray(has_previous, dtype=bool), np.broadcast_shapes(x.shape[:-1], prev.shape[:-1]))
+    vx, vy, projected = project_velocity_xy(x[..., 0], x[..., 1], prev[..., 0], prev[..., 1],
+                                            np.asarray(has_prev), v_max, dv_max)
+    return np.stack([vx, vy], axis=-1), np.asarray(projected)
 
 
 def advance(position: ArrayLike, velocity: ArrayLike, slot_s: float) -> NDArray[np.float64]:
@@ -177,19 +207,73 @@ def straight_line(start_xy: ArrayLike, end_xy: ArrayLike, num_slots: int, slot_s
 
 
 # -- one slot -------------------------------------------------------------------------------------
-def cap_transmit_power(power_w: ArrayLike, speed_mps: ArrayLike, c: SlotConstants
-                       ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
-    """Scale powers down to the slot's budget min(P_peak, P_max - P_C - P_fly) (C4, C5).
+def transmit_budget(flight_w: Any, c: SlotConstants) -> Any:
+    """The slot's transmit power budget min(P_peak, P_max - P_C - P_fly), at least 0 (C4, C5)."""
+    room = c.p_max_w - c.circuit_power_w - flight_w
+    return _positive_part(_where(room < c.peak_power_w, room, c.peak_power_w))
 
-    Returns (power, flight power, projected?).
+
+def cap_transmit_power(power_w: ArrayLike, speed_mps: Any, c: SlotConstants
+                       ) -> tuple[NDArray[np.float64], Any, Any]:
+    """Scale powers down to the slot's :func:`transmit_budget`. Returns (power, P_fly, projected?).
+
+    A float speed with 1-D powers (one slot) returns Python scalars for P_fly and projected?.
     """
     p = np.asarray(power_w, dtype=np.float64)
-    p_fly = flight_power(speed_mps, c.rotor)
-    budget = np.maximum(np.minimum(c.peak_power_w, c.p_max_w - c.circuit_power_w - p_fly), 0.0)
+    single = p.ndim == 1 and isinstance(speed_mps, float)
+    p_fly = flight_power(speed_mps if single else np.asarray(speed_mps, dtype=np.float64), c.rotor)
+    budget = transmit_budget(p_fly, c)
     total = p.sum(axis=-1)
+    if single:
+        total = float(total)
+        over = total > budget * (1.0 + 1e-12)
+        return (p * (budget / total) if over else p), p_fly, over
     over = total > budget * (1.0 + 1e-12)
     scale = np.where(over, budget / np.where(total > 0, total, 1.0), 1.0)
     return p * scale[..., None], p_fly, over
+
+
+def slot_outcome_xy(qx: Any, qy: Any, speed_mps: Any, power_w: NDArray[np.float64], user: NDArray[np.int64],
+                    user_xy: NDArray[np.float64], c: SlotConstants, flight_w: Any = None) -> dict[str, Any]:
+    """:func:`slot_outcome` on components: UAV position (qx, qy) and speed as floats (one slot,
+    1-D ``power_w``/``user``, scalar results) or as arrays of the batch shape. ``flight_w`` may
+    pass P_fly(speed) when the caller has it already."""
+    single = power_w.ndim == 1
+    users = np.asarray(user_xy, dtype=np.float64)
+    if single:
+        dx, dy = users[..., 0] - qx, users[..., 1] - qy
+    else:
+        dx, dy = users[..., 0] - np.asarray(qx)[..., None], users[..., 1] - np.asarray(qy)[..., None]
+    snr_per_watt = c.gamma0 / squared_distance_xy(dx, dy, c.altitude_m)             # (..., K)
+    if single:
+        g = snr_per_watt[user]
+    else:
+        g = np.take_along_axis(np.broadcast_to(snr_per_watt, user.shape[:-1] + snr_per_watt.shape[-1:]),
+                               user, axis=-1)                                          # (..., N_F)
+    rate = subcarrier_rate(power_w, g, c.subcarrier_hz)                                # bit/s
+    if single:
+        bits_per_user = c.slot_s * np.bincount(user, weights=rate, minlength=c.num_users)
+        p_tx, p_peak_sub = float(power_w.sum()), float(power_w.max())
+    else:
+        onehot = user[..., None, :] == np.arange(c.num_users)[:, None]               # (..., K, N_F)
+        bits_per_user = c.slot_s * np.sum(np.where(onehot, rate[..., None, :], 0.0), axis=-1)
+        p_tx, p_peak_sub = power_w.sum(axis=-1), power_w.max(axis=-1)
+    p_fly = flight_power(speed_mps, c.rotor) if flight_w is None else flight_w
+    p_tot = p_tx + c.circuit_power_w + p_fly
+    ex, ey = c.eve_xy
+    d_e2 = worst_case_eve_distance_sq_xy(qx - ex, qy - ey, c.eve_radius_m, c.altitude_m)
+    leak_max = leakage_snr(p_peak_sub, c.gamma0, d_e2)
+    bits = float(bits_per_user.sum()) if single else bits_per_user.sum(axis=-1)
+    return {
+        "bits_per_user": bits_per_user,
+        "bits": bits,
+        "energy_j": c.slot_s * p_tot,
+        "flight_power_w": p_fly,
+        "transmit_power_w": p_tx,
+        "leakage_snr_max": leak_max,
+        "leakage_excess": _positive_part(leak_max / c.gamma_tol - (1.0 + LEAKAGE_RTOL)),
+        "power_excess": _positive_part(p_tot / c.p_max_w - 1.0),
+    }
 
 
 def slot_outcome(position: ArrayLike, velocity: ArrayLike, power_w: ArrayLike, user: ArrayLike,
@@ -205,28 +289,11 @@ def slot_outcome(position: ArrayLike, velocity: ArrayLike, power_w: ArrayLike, u
     q = np.asarray(position, dtype=np.float64)
     v = np.asarray(velocity, dtype=np.float64)
     p = np.asarray(power_w, dtype=np.float64)
-    u = np.asarray(user)
-    snr_per_watt = c.gamma0 / squared_distance(q, user_xy, c.altitude_m)          # (..., K)
-    g = np.take_along_axis(snr_per_watt, u, axis=-1)                               # (..., N_F)
-    rate = c.subcarrier_hz * np.log2(1.0 + p * g)                                  # bit/s
-    onehot = u[..., None, :] == np.arange(c.num_users)[:, None]                    # (..., K, N_F)
-    bits_per_user = c.slot_s * np.sum(np.where(onehot, rate[..., None, :], 0.0), axis=-1)
+    u = np.asarray(user, dtype=np.int64)
     speed = np.sqrt(np.sum(v * v, axis=-1))
-    p_fly = flight_power(speed, c.rotor)
-    p_tx = p.sum(axis=-1)
-    p_tot = p_tx + c.circuit_power_w + p_fly
-    d_e2 = worst_case_eve_distance_sq(q, c.eve_xy, c.eve_radius_m, c.altitude_m)
-    leak_max = p.max(axis=-1) * c.gamma0 / d_e2
-    return {
-        "bits_per_user": bits_per_user,
-        "bits": bits_per_user.sum(axis=-1),
-        "energy_j": c.slot_s * p_tot,
-        "flight_power_w": p_fly,
-        "transmit_power_w": p_tx,
-        "leakage_snr_max": leak_max,
-        "leakage_excess": np.maximum(leak_max / c.gamma_tol - (1.0 + LEAKAGE_RTOL), 0.0),
-        "power_excess": np.maximum(p_tot / c.p_max_w - 1.0, 0.0),
-    }
+    if p.ndim == 1:
+        return slot_outcome_xy(float(q[0]), float(q[1]), float(speed), p, u, np.asarray(user_xy), c)
+    return slot_outcome_xy(q[..., 0], q[..., 1], speed, p, u, np.asarray(user_xy), c)
 
 
 def trajectory_outcome(positions: ArrayLike, velocities: ArrayLike, power_w: ArrayLike, user: ArrayLike,

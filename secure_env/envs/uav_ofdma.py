@@ -9,8 +9,8 @@ import numpy as np
 from gymnasium import spaces
 
 from secure_env.core import uav_ofdma as model
-from secure_env.core.ofdma import energy_efficiency
-from secure_env.core.secrecy import leakage_power_cap, worst_case_eve_distance_sq
+from secure_env.core.ofdma import energy_efficiency_scalar
+from secure_env.core.secrecy import leakage_power_cap, worst_case_eve_distance_sq_xy
 from secure_env.scenarios import UavOfdmaScenario, make_scenario
 
 OBS_LIMIT = 10.0
@@ -46,12 +46,12 @@ class UavSecureOfdmaEnv(gym.Env):
     wrongly shaped action raises ``ValueError``.
 
     ## Observation space
-    ``Box(-10, 10, (12 + 3K,), float32)``, lengths divided by L = max(||qF - q0||, V_max tau),
-    positions relative to q0: UAV position (2), velocity / V_max (2), slots left / N (1), offset
-    to qF (2), reach margin (slots left V_max tau - ||qF - q||) / L (1), offset to each user (2K),
-    offset to the eavesdropper estimate (2), r_E / L (1), each user's delivered bits over
-    N tau R_min capped at 1 (K; 1 when R_min = 0), log10 of the whole-band leakage cap at the
-    current position over P_peak (1).
+    ``Box(-10, 10, (12 + 3K,), float32)``, lengths divided by L = max(||qF - q0||, V_max tau):
+    UAV position relative to q0 (2), velocity / V_max (2), slots left / N (1), offset to qF (2),
+    reach margin (slots left V_max tau - ||qF - q||) / L (1), offset to the eavesdropper estimate
+    (2), r_E / L (1), log10 of the whole-band leakage cap N_F gamma_tol d_E,min^2 / gamma0 at the
+    current position over P_peak (1); then the offset to each user (2K) and each user's delivered
+    bits over N tau R_min, capped at 1 (K; 1 when R_min = 0).
 
     ## Reward
     ``(EE_n - EE_{n-1}) / 1000 - leakage_penalty (leakage_excess + power_excess)``, where EE_n is
@@ -114,12 +114,14 @@ class UavSecureOfdmaEnv(gym.Env):
         self._end = np.asarray(s.end_xy, dtype=np.float64)
         self._eve = np.asarray(s.eve_xy, dtype=np.float64)
         self._users = model.sample_users(np.random.default_rng(0), s)
+        self._need = s.num_slots * s.slot_s * s.r_min_bps
+        self._obs_buf = np.zeros(12 + 3 * k)
         self._reset_state()
 
     def _reset_state(self) -> None:
         k = self.scenario.num_users
-        self._q = self._start.copy()
-        self._v = np.zeros(2)
+        self._qx, self._qy = float(self._start[0]), float(self._start[1])
+        self._vx, self._vy = 0.0, 0.0
         self._slot = 0
         self._bits_user = np.zeros(k)
         self._bits = 0.0
@@ -127,7 +129,7 @@ class UavSecureOfdmaEnv(gym.Env):
         self._ee = 0.0
         self._leak_violations = 0
         self._power_violations = 0
-        self._path = [self._q.copy()]
+        self._path = [(self._qx, self._qy)]
         self._tx_power: list[float] = []
 
     # -- planner interface -------------------------------------------------------------------
@@ -147,7 +149,7 @@ class UavSecureOfdmaEnv(gym.Env):
         super().reset(seed=seed)
         self._users = model.sample_users(self.np_random, self.scenario)
         self._reset_state()
-        return self._obs(), {"position_m": self._q.copy(), "user_xy": self._users.copy()}
+        return self._obs(), {"position_m": np.array((self._qx, self._qy)), "user_xy": self._users.copy()}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         s, c = self.scenario, self.constants
@@ -156,41 +158,42 @@ class UavSecureOfdmaEnv(gym.Env):
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape}")
-        if not np.all(np.isfinite(a)):
+        if not np.isfinite(a).all():
             raise ValueError("action contains NaN or inf")
-        v_cmd, power, user = model.decode_action(a, c)
-        v, v_projected = model.project_velocity(v_cmd, self._v, self._slot > 0, c.v_max_mps, c.dv_max_mps)
-        power, _, p_projected = model.cap_transmit_power(power, math.hypot(v[0], v[1]), c)
-        q = model.advance(self._q, v, c.slot_s)
-        out = model.slot_outcome(q, v, power, user, self._users, c)
+        cx, cy, _, power, user = model.decode_parts(a, c)
+        vx, vy, v_projected = model.project_velocity_xy(cx, cy, self._vx, self._vy, self._slot > 0,
+                                                        c.v_max_mps, c.dv_max_mps)
+        speed = math.hypot(vx, vy)
+        power, p_fly, p_projected = model.cap_transmit_power(power, speed, c)
+        qx, qy = self._qx + c.slot_s * vx, self._qy + c.slot_s * vy          # C10: q[n] = q[n-1] + tau v[n]
+        out = model.slot_outcome_xy(qx, qy, speed, power, user, self._users, c, flight_w=p_fly)
 
-        self._q, self._v = q, v
+        self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
         self._slot += 1
-        bits, energy = float(out["bits"]), float(out["energy_j"])
+        bits, energy = out["bits"], out["energy_j"]
         self._bits_user += out["bits_per_user"]
         self._bits += bits
         self._energy += energy
-        ee = float(energy_efficiency(self._bits, self._energy))
-        leak = float(out["leakage_excess"])
-        pexc = float(out["power_excess"])
-        self._leak_violations += int(leak > 0.0)
-        self._power_violations += int(pexc > 0.0)
+        ee = energy_efficiency_scalar(self._bits, self._energy)
+        leak, pexc = out["leakage_excess"], out["power_excess"]
+        self._leak_violations += leak > 0.0
+        self._power_violations += pexc > 0.0
         reward = (ee - self._ee) / EE_UNIT_BITS_PER_J - s.leakage_penalty * (leak + pexc)
         self._ee = ee
-        self._path.append(q.copy())
-        self._tx_power.append(float(out["transmit_power_w"]))
+        self._path.append((qx, qy))
+        self._tx_power.append(out["transmit_power_w"])
         info: dict[str, Any] = {
             "bits": bits,
             "bits_per_user": out["bits_per_user"],
             "energy_j": energy,
-            "flight_power_w": float(out["flight_power_w"]),
-            "transmit_power_w": float(out["transmit_power_w"]),
-            "leakage_snr_max": float(out["leakage_snr_max"]),
+            "flight_power_w": out["flight_power_w"],
+            "transmit_power_w": out["transmit_power_w"],
+            "leakage_snr_max": out["leakage_snr_max"],
             "leakage_violation": leak > 0.0,
-            "velocity_projected": bool(v_projected),
-            "power_projected": bool(p_projected),
-            "position_m": q.copy(),
-            "velocity_mps": v.copy(),
+            "velocity_projected": v_projected,
+            "power_projected": p_projected,
+            "position_m": np.array((qx, qy)),
+            "velocity_mps": np.array((vx, vy)),
             "cost_leakage": leak,
             "cost_power": pexc,
             "cost_qos": 0.0,
@@ -201,7 +204,7 @@ class UavSecureOfdmaEnv(gym.Env):
             rates = self._bits_user / (self._slot * c.slot_s)
             shortfall = np.maximum(s.r_min_bps - rates, 0.0)
             qos = float(np.sum(shortfall) / s.r_min_bps) if s.r_min_bps > 0 else 0.0
-            err = float(math.dist(q, self._end))
+            err = math.hypot(qx - self._end[0], qy - self._end[1])
             dest = err / (c.v_max_mps * c.slot_s)
             reward -= s.qos_penalty * qos + s.destination_penalty * dest
             info["cost_qos"], info["cost_destination"] = qos, dest
@@ -224,24 +227,31 @@ class UavSecureOfdmaEnv(gym.Env):
             return None
         from secure_env.envs.rendering import render_uav_ofdma
 
-        return render_uav_ofdma(self.scenario, self._users, np.asarray(self._path),
+        return render_uav_ofdma(self.scenario, self._users, np.asarray(self._path, dtype=np.float64),
                                 np.asarray(self._tx_power))
 
     # -- helpers -----------------------------------------------------------------------------
     def _obs(self) -> np.ndarray:
         s, c = self.scenario, self.constants
         inv = 1.0 / self._scale
-        q = self._q
+        qx, qy = self._qx, self._qy
         left = s.num_slots - self._slot
-        to_end = self._end - q
-        margin = (left * c.v_max_mps * c.slot_s - math.hypot(to_end[0], to_end[1])) * inv
-        need = s.num_slots * c.slot_s * s.r_min_bps
-        delivered = np.minimum(self._bits_user / need, 1.0) if need > 0 else np.ones(s.num_users)
-        d_e2 = worst_case_eve_distance_sq(q, self._eve, c.eve_radius_m, c.altitude_m)
+        ex, ey = float(self._end[0]) - qx, float(self._end[1]) - qy
+        margin = (left * c.v_max_mps * c.slot_s - math.hypot(ex, ey)) * inv
+        wx, wy = c.eve_xy
+        d_e2 = worst_case_eve_distance_sq_xy(qx - wx, qy - wy, c.eve_radius_m, c.altitude_m)
         band_cap = c.num_subcarriers * leakage_power_cap(c.gamma_tol, c.gamma0, d_e2)
-        obs = np.concatenate([
-            (q - self._start) * inv, self._v / c.v_max_mps, [left / s.num_slots], to_end * inv, [margin],
-            ((self._users - q) * inv).ravel(), (self._eve - q) * inv, [c.eve_radius_m * inv],
-            delivered, [math.log10(band_cap / c.peak_power_w)],
-        ])
-        return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
+        k = s.num_users
+        obs = self._obs_buf
+        obs[0:12] = ((qx - self._start[0]) * inv, (qy - self._start[1]) * inv, self._vx / c.v_max_mps,
+                     self._vy / c.v_max_mps, left / s.num_slots, ex * inv, ey * inv, margin,
+                     (wx - qx) * inv, (wy - qy) * inv, c.eve_radius_m * inv,
+                     math.log10(band_cap / c.peak_power_w))
+        rel = obs[12:12 + 2 * k].reshape(k, 2)
+        np.subtract(self._users, (qx, qy), out=rel)
+        rel *= inv
+        if self._need > 0:
+            np.minimum(self._bits_user / self._need, 1.0, out=obs[12 + 2 * k:])
+        else:
+            obs[12 + 2 * k:] = 1.0
+        return obs.clip(-OBS_LIMIT, OBS_LIMIT).astype(np.float32)

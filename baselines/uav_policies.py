@@ -1,0 +1,71 @@
+"""Baseline planners for UavSecureOfdma-v0 (Cai et al. 2019) as SB3-style policies.
+
+A planner plans the whole mission once, when it sees the first slot of an episode, from the env's
+scenario and this episode's geometry (users may be redrawn per episode), then replays its plan
+slot by slot through the env's own action encoding. It never computes a score: the env does.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from secure_env.core import uav_ofdma as model
+from secure_env.envs.uav_ofdma import UavSecureOfdmaEnv
+
+from baselines import cai2019
+
+
+class _UavPlanner:
+    """Common shell: plan at slot 0, then return the planned action of the env's current slot."""
+
+    env_overrides: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, env: Any) -> None:
+        self.plan: cai2019.PowerPlan | None = None
+        self.positions: NDArray[np.float64] | None = None
+        self.velocities: NDArray[np.float64] | None = None
+        self._actions: NDArray[np.float32] | None = None
+        self.bind(env)
+
+    def bind(self, env: Any) -> None:
+        """Plan for ``env`` from now on (checks that it is a UavSecureOfdma env)."""
+        base = getattr(env, "unwrapped", env)
+        if not isinstance(base, UavSecureOfdmaEnv):
+            raise ValueError(f"{type(self).__name__} plans UavSecureOfdma-v0, got {type(base).__name__}")
+        self.env = base
+        self._actions = None
+
+    def trajectory(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Positions q[1..N] and velocities v[1..N] (N, 2) to fly this episode."""
+        raise NotImplementedError
+
+    def make_plan(self) -> None:
+        """Plan the current episode of the bound env."""
+        s = self.env.scenario
+        geo = self.env.geometry()
+        self.positions, self.velocities = self.trajectory()
+        self.plan = cai2019.subproblem1(s, self.positions, self.velocities, geo["user_xy"])
+        self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
+                                            self.env.constants)
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        slot = self.env.slot_index
+        if slot == 0 or self._actions is None:
+            self.make_plan()
+        assert self._actions is not None
+        action = self._actions[min(slot, len(self._actions) - 1)]
+        if np.ndim(observation) == 2:  # a batch of one observation, as SB3's VecEnv passes
+            action = action[None]
+        return action, state
+
+
+class StraightLinePolicy(_UavPlanner):
+    """The paper's baseline: straight flight q0 -> qF at constant speed ||qF - q0|| / (N tau),
+    with power and scheduling from sub-problem 1 on that path."""
+
+    def trajectory(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        s = self.env.scenario
+        return model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
