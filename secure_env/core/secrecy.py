@@ -36,11 +36,21 @@ def worst_case_eve_distance_sq(uav_xy: ArrayLike, eve_xy: ArrayLike, radius_m: A
                                                     np.asarray(radius_m, dtype=np.float64), altitude_m))
 
 
-def leakage_snr(power_w: ArrayLike, gamma0: float, eve_distance_sq: ArrayLike) -> NDArray[np.float64]:
-    """SNR leaked to the eavesdropper, Gamma = p gamma0 / d_E^2, with gamma0 = beta0 / (N0 W) in m^2/W."""
+def leakage_snr(power_w: ArrayLike, gamma0: float, eve_distance_sq: ArrayLike) -> Any:
+    """SNR leaked to the eavesdropper, Gamma = p gamma0 / d_E^2, with gamma0 = beta0 / (N0 W) in m^2/W.
+
+    Floats in give a float out; otherwise arrays broadcast.
+    """
+    if isinstance(power_w, float) and isinstance(eve_distance_sq, float):
+        return power_w * gamma0 / eve_distance_sq
     return np.asarray(power_w, dtype=np.float64) * gamma0 / np.asarray(eve_distance_sq, dtype=np.float64)
 
 
-def leakage_power_cap(gamma_tol: float, gamma0: float, eve_distance_sq: ArrayLike) -> NDArray[np.float64]:
-    """Largest per-subcarrier power (W) whose leakage stays at gamma_tol: gamma_tol d_E^2 / gamma0."""
+def leakage_power_cap(gamma_tol: float, gamma0: float, eve_distance_sq: ArrayLike) -> Any:
+    """Largest per-subcarrier power (W) whose leakage stays at gamma_tol: gamma_tol d_E^2 / gamma0.
+
+    A float in gives a float out; otherwise arrays broadcast.
+    """
+    if isinstance(eve_distance_sq, float):
+        return gamma_tol * eve_distance_sq / gamma0
     return gamma_tol * np.asarray(eve_distance_sq, dtype=np.float64) / gamma0

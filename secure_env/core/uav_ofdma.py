@@ -112,9 +112,11 @@ def encode_action(velocity: ArrayLike, power_w: ArrayLike, user: ArrayLike, c: S
     p = np.asarray(power_w, dtype=np.float64)
     u = np.asarray(user)
     nf, k = c.num_subcarriers, c.num_users
-    if p.shape[-1] != nf or u.shape[-1] != nf or v.shape[-1] != 2:
+    if p.ndim == 0 or u.ndim == 0 or v.ndim == 0 or p.shape[-1] != nf or u.shape[-1] != nf or v.shape[-1] != 2:
         raise ValueError(f"expected velocity (..., 2), power and user (..., {nf}); got "
                          f"{v.shape}, {p.shape}, {u.shape}")
+    if not (np.isfinite(v).all() and np.isfinite(p).all()):
+        raise ValueError("velocity and power must be finite (no NaN or inf)")
     if np.any(np.abs(v) > c.v_max_mps * (1 + 1e-9)):
         raise ValueError("velocity components exceed v_max_mps")
     total = p.sum(axis=-1)

@@ -114,8 +114,10 @@ class UavSecureOfdmaEnv(gym.Env):
         self._end = np.asarray(s.end_xy, dtype=np.float64)
         self._eve = np.asarray(s.eve_xy, dtype=np.float64)
         self._users = model.sample_users(np.random.default_rng(0), s)
+        self._user_list = [tuple(u) for u in self._users.tolist()]
         self._need = s.num_slots * s.slot_s * s.r_min_bps
-        self._obs_buf = np.zeros(12 + 3 * k)
+        self._start_x, self._start_y = s.start_xy
+        self._end_x, self._end_y = s.end_xy
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -148,6 +150,7 @@ class UavSecureOfdmaEnv(gym.Env):
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self._users = model.sample_users(self.np_random, self.scenario)
+        self._user_list = [tuple(u) for u in self._users.tolist()]
         self._reset_state()
         return self._obs(), {"position_m": np.array((self._qx, self._qy)), "user_xy": self._users.copy()}
 
@@ -236,22 +239,20 @@ class UavSecureOfdmaEnv(gym.Env):
         inv = 1.0 / self._scale
         qx, qy = self._qx, self._qy
         left = s.num_slots - self._slot
-        ex, ey = float(self._end[0]) - qx, float(self._end[1]) - qy
+        ex, ey = self._end_x - qx, self._end_y - qy
         margin = (left * c.v_max_mps * c.slot_s - math.hypot(ex, ey)) * inv
         wx, wy = c.eve_xy
         d_e2 = worst_case_eve_distance_sq_xy(qx - wx, qy - wy, c.eve_radius_m, c.altitude_m)
         band_cap = c.num_subcarriers * leakage_power_cap(c.gamma_tol, c.gamma0, d_e2)
-        k = s.num_users
-        obs = self._obs_buf
-        obs[0:12] = ((qx - self._start[0]) * inv, (qy - self._start[1]) * inv, self._vx / c.v_max_mps,
-                     self._vy / c.v_max_mps, left / s.num_slots, ex * inv, ey * inv, margin,
-                     (wx - qx) * inv, (wy - qy) * inv, c.eve_radius_m * inv,
-                     math.log10(band_cap / c.peak_power_w))
-        rel = obs[12:12 + 2 * k].reshape(k, 2)
-        np.subtract(self._users, (qx, qy), out=rel)
-        rel *= inv
+        obs = [(qx - self._start_x) * inv, (qy - self._start_y) * inv, self._vx / c.v_max_mps,
+               self._vy / c.v_max_mps, left / s.num_slots, ex * inv, ey * inv, margin,
+               (wx - qx) * inv, (wy - qy) * inv, c.eve_radius_m * inv, math.log10(band_cap / c.peak_power_w)]
+        for ux, uy in self._user_list:
+            obs.append((ux - qx) * inv)
+            obs.append((uy - qy) * inv)
         if self._need > 0:
-            np.minimum(self._bits_user / self._need, 1.0, out=obs[12 + 2 * k:])
+            obs.extend(min(b / self._need, 1.0) for b in self._bits_user.tolist())
         else:
-            obs[12 + 2 * k:] = 1.0
-        return obs.clip(-OBS_LIMIT, OBS_LIMIT).astype(np.float32)
+            obs.extend([1.0] * s.num_users)
+        lim = OBS_LIMIT
+        return np.array([x if -lim <= x <= lim else (lim if x > lim else -lim) for x in obs], dtype=np.float32)

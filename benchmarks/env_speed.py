@@ -1,0 +1,190 @@
+"""Env steps per second beside gymnasium's Pendulum-v1 measured in the same run (no assertions).
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/env_speed.py [--steps 20000] [--repeats 3] [--seed 0]
+                                                [--out runs/benchmarks/env_speed.json]
+
+For every registered ``secure_env`` id and for Pendulum-v1 (and CartPole-v1) it builds the env with
+``gym.make`` (so the default wrappers are included for everyone), presamples ``--steps`` actions from
+the action space, and times ``step`` over them with ``time.perf_counter`` (``reset`` when an episode
+ends is included, as in training). Each figure is the best of ``--repeats`` runs, interleaved so
+that machine noise hits all envs alike. For UavSecureOfdma-v0 it also times, at batch 1:
+
+- ``core``: the core functions one env step calls (decode, projection, power cap, slot outcome),
+  without the env's bookkeeping (observation, info, reward);
+- ``bare numpy``: a lean in-place numpy version of the same slot on preallocated arrays, the floor
+  that an env step built on numpy cannot beat (it skips validation, projections of the velocity
+  onto the acceleration disc and all bookkeeping).
+
+It prints steps/s, the ratio to Pendulum-v1 and, for the UAV env, the ratio to the bare-numpy
+floor, and writes the same numbers as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+try:
+    import secure_env
+except ModuleNotFoundError:  # run as a plain script without PYTHONPATH: use the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import secure_env
+from secure_env.core import uav_ofdma as model
+
+REFERENCE_IDS = ("Pendulum-v1", "CartPole-v1")
+UAV_ID = "secure_env/UavSecureOfdma-v0"
+
+
+def env_loop(env_id: str, steps: int, seed: int) -> Callable[[], float]:
+    """A timed loop over ``steps`` presampled actions; returns a callable giving steps/s."""
+    env = gym.make(env_id)
+    env.action_space.seed(seed)
+    actions = [env.action_space.sample() for _ in range(steps)]
+
+    def run() -> float:
+        env.reset(seed=seed)
+        t0 = time.perf_counter()
+        for a in actions:
+            _, _, term, trunc, _ = env.step(a)
+            if term or trunc:
+                env.reset()
+        return steps / (time.perf_counter() - t0)
+
+    return run
+
+
+def uav_core_loop(steps: int, seed: int) -> Callable[[], float]:
+    """The core calls of one UavSecureOfdma-v0 step at batch 1, without the env shell."""
+    env = gym.make(UAV_ID).unwrapped
+    c = env.constants
+    users = env.geometry()["user_xy"]
+    rng = np.random.default_rng(seed)
+    actions = rng.uniform(-1, 1, (steps, env.action_space.shape[0])).astype(np.float32)
+
+    def run() -> float:
+        qx = qy = vx = vy = 0.0
+        t0 = time.perf_counter()
+        for i, a in enumerate(actions):
+            cx, cy, _, power, user = model.decode_parts(a, c)
+            vx, vy, _ = model.project_velocity_xy(cx, cy, vx, vy, i > 0, c.v_max_mps, c.dv_max_mps)
+            speed = math.hypot(vx, vy)
+            power, p_fly, _ = model.cap_transmit_power(power, speed, c)
+            qx, qy = qx + c.slot_s * vx, qy + c.slot_s * vy
+            model.slot_outcome_xy(qx, qy, speed, power, user, users, c, flight_w=p_fly)
+        return steps / (time.perf_counter() - t0)
+
+    return run
+
+
+def uav_bare_numpy_loop(steps: int, seed: int) -> Callable[[], float]:
+    """A lean numpy slot at batch 1 on preallocated arrays (the floor; see the module docstring)."""
+    env = gym.make(UAV_ID).unwrapped
+    c = env.constants
+    nf, k = c.num_subcarriers, c.num_users
+    ux, uy = env.geometry()["user_xy"].T.copy()
+    rng = np.random.default_rng(seed)
+    actions = rng.uniform(-1, 1, (steps, env.action_space.shape[0]))
+    w = np.empty(nf)
+    snr = np.empty(nf)
+    uf = np.empty(nf)
+    ui = np.empty(nf, dtype=np.intp)
+    g = np.empty(k)
+    tmp = np.empty(k)
+    rot = c.rotor
+    h2 = c.altitude_m ** 2
+
+    def run() -> float:
+        qx = qy = 0.0
+        t0 = time.perf_counter()
+        for a in actions:
+            vx, vy = c.v_max_mps * a[0], c.v_max_mps * a[1]
+            n = math.hypot(vx, vy)
+            if n > c.v_max_mps:
+                vx, vy = vx * c.v_max_mps / n, vy * c.v_max_mps / n
+            qx += c.slot_s * vx
+            qy += c.slot_s * vy
+            v2 = vx * vx + vy * vy
+            p_fly = (rot.profile_power_w * (1 + 3 * v2 / rot.tip_speed_mps ** 2)
+                     + rot.induced_power_w * math.sqrt(math.sqrt(1 + v2 * v2 / (4 * rot.induced_velocity_mps ** 4))
+                                                       - v2 / (2 * rot.induced_velocity_mps ** 2))
+                     + rot.parasite_coeff * v2 * math.sqrt(v2))
+            total = c.peak_power_w * 0.5 * (a[2] + 1)
+            np.add(a[3:3 + nf], 1.0, out=w)
+            np.multiply(w, total / w.sum(), out=w)
+            np.subtract(ux, qx, out=g)
+            np.multiply(g, g, out=g)
+            np.subtract(uy, qy, out=tmp)
+            np.multiply(tmp, tmp, out=tmp)
+            np.add(g, tmp, out=g)
+            np.add(g, h2, out=g)
+            np.divide(c.gamma0, g, out=g)
+            np.add(a[3 + nf:], 1.0, out=uf)
+            np.multiply(uf, 0.5 * k, out=uf)
+            np.minimum(uf, k - 1, out=uf)
+            ui[:] = uf
+            np.take(g, ui, out=snr)
+            np.multiply(snr, w, out=snr)
+            np.add(snr, 1.0, out=snr)
+            np.log2(snr, out=snr)
+            bits = np.bincount(ui, snr, k)
+            bits *= c.subcarrier_hz * c.slot_s
+            gap = max(math.hypot(qx - c.eve_xy[0], qy - c.eve_xy[1]) - c.eve_radius_m, 0.0)
+            _leak = w.max() * c.gamma0 / (h2 + gap * gap)
+            _energy = c.slot_s * (total + c.circuit_power_w + p_fly)
+        return steps / (time.perf_counter() - t0)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/benchmarks/env_speed.json")
+    args = parser.parse_args(argv)
+
+    loops: dict[str, Callable[[], float]] = {}
+    for env_id in REFERENCE_IDS + secure_env.ENV_IDS:
+        loops[env_id] = env_loop(env_id, args.steps, args.seed)
+    loops[UAV_ID + " core (batch 1)"] = uav_core_loop(args.steps, args.seed)
+    loops[UAV_ID + " bare numpy (batch 1)"] = uav_bare_numpy_loop(args.steps, args.seed)
+    best = {name: 0.0 for name in loops}
+    for _ in range(args.repeats):
+        for name, loop in loops.items():
+            best[name] = max(best[name], loop())
+
+    pendulum = best["Pendulum-v1"]
+    floor = best[UAV_ID + " bare numpy (batch 1)"]
+    rows = []
+    print(f"{'env':<52} {'steps/s':>10} {'/ Pendulum':>11} {'/ bare numpy':>13}")
+    for name, rate in best.items():
+        ratio_floor = rate / floor if name.startswith(UAV_ID) else math.nan
+        rows.append({"name": name, "steps_per_s": rate, "ratio_to_pendulum": rate / pendulum,
+                     "ratio_to_bare_numpy": ratio_floor})
+        print(f"{name:<52} {rate:>10.0f} {rate / pendulum:>11.3f} "
+              f"{'' if math.isnan(ratio_floor) else f'{ratio_floor:.3f}':>13}")
+    result = {"steps": args.steps, "repeats": args.repeats, "python": platform.python_version(),
+              "numpy": np.__version__, "gymnasium": gym.__version__, "machine": platform.machine(),
+              "rows": rows}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(out)
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
