@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--n-envs must be >= 1, got {args.n_envs}")
 
     from agents.evaluation import (baseline_policies, format_scoreboard, held_out_seeds, make_env,
-                                   scoreboard, write_scoreboard)
+                                   plot_trajectories, scoreboard, write_scoreboard)
     from agents.factory import algo_class, parse_overrides
 
     try:
@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     json_path, md_path = write_scoreboard(board, out)
     print(format_scoreboard(board))
     print(f"\nwrote {json_path} and {md_path}")
+    plot = plot_trajectories(policies, args.env, held_out_seeds(1)[0], out, **env_kwargs)
+    if plot is not None:
+        print(f"wrote {plot}")
     return 0
 
 

@@ -42,14 +42,17 @@ def _bind(policy: Any, env: gym.Env) -> Any:
     return policy
 
 
-def evaluate(policy: Any, env_id: str, seeds: Iterable[int], **env_kwargs: Any) -> list[dict[str, Any]]:
+def evaluate(policy: Any, env_id: str, seeds: Iterable[int], trace: Iterable[str] = (),
+             **env_kwargs: Any) -> list[dict[str, Any]]:
     """Run ``policy`` for one episode per seed and return per-episode metrics from ``info``.
 
     ``policy`` is anything with SB3's ``predict(obs, state, episode_start, deterministic)``, or a
     baseline class (built as ``cls(env)``). A baseline's ``env_overrides`` are merged into the env
     keywords. Each record has ``seed``, ``return``, ``steps``, ``cost`` (sum of ``info["cost"]``) and
-    every key of the last step's ``info["episode_metrics"]``.
+    every key of the last step's ``info["episode_metrics"]``; with ``trace`` keys it also has
+    ``trace``: each key's per-step ``info`` values (for plots).
     """
+    trace = tuple(trace)
     overrides = dict(getattr(policy, "env_overrides", {}) or {})
     env = make_env(env_id, **{**env_kwargs, **overrides})
     try:
@@ -60,6 +63,7 @@ def evaluate(policy: Any, env_id: str, seeds: Iterable[int], **env_kwargs: Any) 
             state: Any = None
             start = True
             ret, cost, steps = 0.0, 0.0, 0
+            traced: dict[str, list[Any]] = {key: [] for key in trace}
             while True:
                 action, state = policy.predict(obs, state=state, episode_start=np.array([start]),
                                                deterministic=True)
@@ -67,11 +71,15 @@ def evaluate(policy: Any, env_id: str, seeds: Iterable[int], **env_kwargs: Any) 
                 obs, reward, terminated, truncated, info = env.step(action)
                 ret += float(reward)
                 cost += float(info.get("cost", 0.0))
+                for key in trace:
+                    traced[key].append(info.get(key))
                 steps += 1
                 if terminated or truncated:
                     break
             rec: dict[str, Any] = {"seed": int(seed), "return": ret, "steps": steps, "cost": cost}
             rec.update({k: float(v) for k, v in info.get("episode_metrics", {}).items()})
+            if trace:
+                rec["trace"] = traced
             records.append(rec)
         return records
     finally:
@@ -174,6 +182,57 @@ def _json_default(x: Any) -> Any:
     if isinstance(x, np.ndarray):
         return x.tolist()
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def plot_trajectories(policies: Mapping[str, Any], env_id: str, seed: int, out_dir: str | Path,
+                      **env_kwargs: Any) -> Path | None:
+    """``trajectories.png``: each policy's UAV path on one held-out episode (colour = transmit
+    power), over the users and the eavesdropper's disc. None for envs without a UAV position."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
+
+    env = make_env(env_id, **env_kwargs)
+    try:
+        env.reset(seed=int(seed))
+        scenario = getattr(env.unwrapped, "scenario", None)
+        geometry = getattr(env.unwrapped, "geometry", None)
+        if scenario is None or geometry is None:
+            return None
+        geo = geometry()
+    finally:
+        env.close()
+    fig = Figure(figsize=(7, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.add_patch(Circle(tuple(geo["eve_xy"]), max(scenario.eve_radius_m, 1.0), color="tab:red", alpha=0.15,
+                        label="eavesdropper region"))
+    ax.scatter(geo["user_xy"][:, 0], geo["user_xy"][:, 1], marker="s", color="k", label="users", zorder=4)
+    ax.plot(*geo["start_xy"], "ko")
+    ax.plot(*geo["end_xy"], "k*", markersize=12)
+    markers = "o^sDv<>p"
+    sc = None
+    for i, (name, policy) in enumerate(policies.items()):
+        rec = evaluate(policy, env_id, [seed], trace=("position_m", "transmit_power_w"), **env_kwargs)[0]
+        path = np.vstack([geo["start_xy"], np.asarray(rec["trace"]["position_m"], dtype=np.float64)])
+        power = np.asarray(rec["trace"]["transmit_power_w"], dtype=np.float64)
+        ax.plot(path[:, 0], path[:, 1], "-", color="0.5", lw=0.8)
+        sc = ax.scatter(path[1:, 0], path[1:, 1], c=power, cmap="plasma", vmin=0.0,
+                        vmax=scenario.peak_power_w, s=16, marker=markers[i % len(markers)], label=name, zorder=3)
+    if sc is not None:
+        fig.colorbar(sc, ax=ax, label="transmit power (W)")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_title(f"{env_id}, seed {seed}")
+    ax.legend(fontsize=7, loc="best")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path_png = out / "trajectories.png"
+    tmp = out / "trajectories.tmp.png"
+    fig.savefig(tmp)
+    tmp.replace(path_png)
+    return path_png
 
 
 def baseline_policies(env_id: str) -> dict[str, Any]:

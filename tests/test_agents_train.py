@@ -159,3 +159,28 @@ def test_bad_cli_input_exits_with_one_line(argv, needle, tmp_path):
     assert len(lines) == 1, res.stderr
     assert needle in lines[0]
     assert "Traceback" not in res.stderr
+
+
+def test_uav_env_tiny_run_scores_straight_line_and_plots_trajectories(tmp_path):
+    out = tmp_path / "uav"
+    res = _run([sys.executable, str(ROOT / "train.py"), "--env", "secure_env/UavSecureOfdma-v0",
+                "--timesteps", "256", "--hp", "n_steps=32", "--hp", "batch_size=64", "--hp", "n_envs=2",
+                "--eval-episodes", "2", "--out", str(out), "--no-progress", "--env-kw", "num_subcarriers=8"])
+    assert res.returncode == 0, res.stderr
+    for name in ("scores.json", "scores.md", "learning_curve.png", "trajectories.png", "model.zip"):
+        assert (out / name).is_file(), name
+    scores = json.loads((out / "scores.json").read_text())
+    assert set(scores["policies"]) == {"ppo", "straight_line"}
+    assert scores["metric"] == "energy_efficiency_bits_per_joule"
+    row = scores["policies"]["straight_line"]["metrics"]
+    assert row["leakage_violations"]["mean"] == 0.0 and row["min_rate_shortfall_bps"]["mean"] == 0.0
+    assert "(kbit/J)" in (out / "scores.md").read_text()
+
+
+def test_evaluate_trace_records_per_step_info():
+    from baselines.uav_policies import StraightLinePolicy
+
+    rec = evaluate(StraightLinePolicy, "secure_env/UavSecureOfdma-v0", [3], trace=("position_m",),
+                   num_slots=5, end_xy=(100.0, 0.0))[0]
+    path = np.asarray(rec["trace"]["position_m"])
+    np.testing.assert_allclose(path, [[20.0 * i, 0.0] for i in range(1, 6)], atol=1e-4)
