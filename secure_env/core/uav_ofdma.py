@@ -205,6 +205,7 @@ def straight_line(start_xy: ArrayLike, end_xy: ArrayLike, num_slots: int, slot_s
     v = (np.asarray(end_xy, dtype=np.float64) - q0) / (num_slots * slot_s)
     vel = np.broadcast_to(v, (num_slots, 2)).copy()
     pos = q0 + slot_s * np.cumsum(vel, axis=0)
+    pos[-1] = end_xy  # exactly, not up to the rounding of the cumulative sum
     return pos, vel
 
 

@@ -11,6 +11,8 @@ import math
 import numbers
 from typing import Any, Mapping, TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 
 
@@ -46,7 +48,7 @@ def _as_point(name: str, value: Any, m: Mapping[str, Any]) -> tuple[float, float
     lo = "-inf" if m["lo"] is None else repr(m["lo"])
     hi = "inf" if m["hi"] is None else repr(m["hi"])
     allowed = f"an (x, y) pair of finite numbers in [{lo}, {hi}] {m['unit']}".rstrip()
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+    if not isinstance(value, (list, tuple, np.ndarray)) or len(value) != 2:
         raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
     out = []
     for v in value:
@@ -71,13 +73,13 @@ def _range_text(m: Mapping[str, Any]) -> str:
 def check_value(name: str, value: Any, m: Mapping[str, Any]) -> Any:
     """Check one value against its metadata; return it normalised (int or float)."""
     if m["kind"] == "flag":
-        if not isinstance(value, (bool,)) and not (hasattr(value, "dtype") and value.dtype == bool):
+        if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{name}={value!r} is invalid: expected true or false")
         return bool(value)
     if m["kind"] == "point":
         return _as_point(name, value, m)
     if m["kind"] == "points":
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        if not isinstance(value, (list, tuple, np.ndarray)):
             raise ValueError(f"{name}={value!r} is invalid: expected a list of (x, y) points")
         pts = tuple(_as_point(f"{name}[{i}]", v, m) for i, v in enumerate(value))
         if m["count"] is not None and len(pts) != m["count"]:
