@@ -7,7 +7,7 @@ A class may carry ``env_overrides``: scenario keywords its env must be built wit
 from __future__ import annotations
 
 from baselines.policies import Algorithm1Policy, ExhPolicy, Policy, TdmaPolicy
-from baselines.uav_policies import StraightLinePolicy
+from baselines.uav_policies import Algorithm3Policy, StraightLinePolicy
 
 BASELINES: dict[str, dict[str, type]] = {
     "secure_env/QkdNoma-v0": {
@@ -16,8 +16,9 @@ BASELINES: dict[str, dict[str, type]] = {
         "exh": ExhPolicy,
     },
     "secure_env/UavSecureOfdma-v0": {
+        "algorithm3": Algorithm3Policy,
         "straight_line": StraightLinePolicy,
     },
 }
 
-__all__ = ["BASELINES", "Algorithm1Policy", "ExhPolicy", "Policy", "StraightLinePolicy", "TdmaPolicy"]
+__all__ = ["BASELINES", "Algorithm1Policy", "Algorithm3Policy", "ExhPolicy", "Policy", "StraightLinePolicy", "TdmaPolicy"]

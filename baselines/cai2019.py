@@ -105,6 +105,7 @@ class PowerPlan:
     power_w: NDArray[np.float64]
     user: NDArray[np.int64]
     counts: NDArray[np.int64]
+    power_per_subcarrier: NDArray[np.float64]   # (N, K): the common power of user k's subcarriers
     energy_efficiency: float
     relaxed_energy_efficiency: float
     mean_rate_bps: NDArray[np.float64]
@@ -510,6 +511,7 @@ def subproblem1(scenario: Any, positions: ArrayLike, velocities: ArrayLike, user
     out = model.trajectory_outcome(positions, velocities, power_w, user, users, c)
     feasible = bool(np.all(out["mean_rate_bps"] * n >= sp.rate_target * (1.0 - 1e-9)))
     return PowerPlan(power_w=power_w, user=user, counts=counts,
+                     power_per_subcarrier=np.where(counts > 0, pk, 0.0),
                      energy_efficiency=out["energy_efficiency_bits_per_joule"],
                      relaxed_energy_efficiency=relaxed_ee, mean_rate_bps=out["mean_rate_bps"],
                      dinkelbach=history, resolve_dinkelbach=history2, multipliers=lam2,

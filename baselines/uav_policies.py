@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from secure_env.core import uav_ofdma as model
 from secure_env.envs.uav_ofdma import UavSecureOfdmaEnv
 
-from baselines import cai2019
+from baselines import cai2019, cai2019_trajectory
 
 
 class _UavPlanner:
@@ -69,3 +69,21 @@ class StraightLinePolicy(_UavPlanner):
     def trajectory(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         s = self.env.scenario
         return model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
+
+
+class Algorithm3Policy(_UavPlanner):
+    """Algorithm 3 of Cai et al. 2019: sub-problems 1 and 2 alternated from the straight line
+    (see :func:`baselines.cai2019_trajectory.algorithm3`); ``result`` keeps its record."""
+
+    def __init__(self, env: Any, max_outer: int = 10) -> None:
+        self.max_outer = max_outer
+        self.result: cai2019_trajectory.Algorithm3Result | None = None
+        super().__init__(env)
+
+    def make_plan(self) -> None:
+        geo = self.env.geometry()
+        self.result = cai2019_trajectory.algorithm3(self.env.scenario, geo["user_xy"], max_outer=self.max_outer)
+        self.positions, self.velocities = self.result.positions, self.result.velocities
+        self.plan = self.result.plan
+        self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
+                                            self.env.constants)

@@ -1,0 +1,277 @@
+"""Cai et al. 2019, sub-problem 2 (trajectory and velocity for fixed power and scheduling) and
+Algorithm 3 (alternating optimisation), spec §10-§11.
+
+Sub-problem 2 is the spec's Algorithm 2: an SCA main loop around a Dinkelbach inner loop. Each
+convex problem (53) maximises sum R_lb - eta sum Pbar over positions q[1..N], velocities v[1..N],
+the flight-power slack chi and the S-procedure multipliers varpi, with
+
+* the rate lower bound (46): the first-order expansion of log2(1 + rho / (H^2 + x)) in
+  x = ||q - w_k||^2 (convex in x, so the tangent is a global under-estimator);
+* the flight-power slack (47)-(50): Pbar uses P_I chi with chi^-2 <= chi_j^2 + 2 chi_j (chi - chi_j)
+  + (||v_j||^2 + 2 v_j^T (v - v_j)) / v0^2 (the linearised (49));
+* the leakage constraint (32) with the S-procedure LMI (35) whose corner ||q - w_E||^2 is
+  replaced by its tangent (44), written in its second-order-cone form
+  ||q - w_E||^2 <= (1 + varpi)(Lambda_j + H^2 - D_req - varpi r_E^2) (spec §10.4), kept for the
+  slots whose power needs more than the altitude (D_req > H^2, else it is inactive);
+* C5 (Pbar <= P_max), C6 (sum_n R_lb >= N R_min), C8-C12.
+
+Every surrogate is tight at the expansion point and conservative elsewhere, so each SCA step is
+feasible for the true problem and the true energy efficiency does not decrease. Units are rescaled
+for Clarabel: positions in 100 m, velocities in 10 m/s, rates in Mbit/s, powers in kW.
+
+Algorithm 3 alternates :func:`baselines.cai2019.subproblem1` and :func:`subproblem2` from the
+straight line until the energy efficiency improves by less than a relative 1e-3 or 10 outer
+iterations; every iteration's EE is recorded. All energy efficiencies are evaluated by
+:func:`secure_env.core.uav_ofdma.trajectory_outcome`, the env's own metric code.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from secure_env.core import uav_ofdma as model
+from secure_env.core.flight import induced_slack
+
+from baselines import cai2019
+
+_LN2 = math.log(2.0)
+_POS = 100.0      # m per position unit
+_VEL = 10.0       # m/s per velocity unit
+_RATE = 1e6       # bit/s per rate unit
+_POWER = 1e3      # W per power unit
+#: limits are tightened by this relative margin so that float32 replay in the env never projects
+_MARGIN = 1e-6
+
+
+@dataclass
+class TrajectoryResult:
+    """Output of :func:`subproblem2`: the new trajectory and the per-iteration true EE."""
+
+    positions: NDArray[np.float64]
+    velocities: NDArray[np.float64]
+    energy_efficiency: float
+    history: list[float] = field(default_factory=list)      # true EE after each SCA iteration
+    inner_iterations: list[int] = field(default_factory=list)  # Dinkelbach iterations per SCA step
+    solves: int = 0
+
+
+def true_energy_efficiency(scenario: Any, positions: ArrayLike, velocities: ArrayLike, plan: cai2019.PowerPlan,
+                           user_xy: ArrayLike) -> float:
+    """EE of a trajectory with fixed per-subcarrier powers and schedule (the env's metric)."""
+    c = model.SlotConstants.from_scenario(scenario)
+    out = model.trajectory_outcome(positions, velocities, plan.power_w, plan.user, user_xy, c)
+    return float(out["energy_efficiency_bits_per_joule"])
+
+
+class _Sca:
+    """The convex problem (53) as a cvxpy problem with the expansion point and eta as parameters."""
+
+    def __init__(self, scenario: Any, plan: cai2019.PowerPlan, user_xy: NDArray[np.float64]) -> None:
+        import cvxpy as cp
+
+        s = scenario
+        c = model.SlotConstants.from_scenario(s)
+        self.s, self.c = s, c
+        n, k = plan.counts.shape
+        self.n, self.k = n, k
+        rotor = c.rotor
+        counts = plan.counts.astype(np.float64)
+        pk = plan.power_per_subcarrier
+        self.rho = pk * c.gamma0                                    # m^2, (N, K)
+        self.cw = counts * c.subcarrier_hz                          # Hz, (N, K)
+        p_comm = np.sum(counts * pk, axis=1)                        # W, (N,)
+        p_hat = np.max(np.where(counts > 0, pk, 0.0), axis=1)
+        d_req = p_hat * c.gamma0 / c.gamma_tol                      # m^2 the eavesdropper must keep
+        self.users = user_xy / _POS
+        eve = np.asarray(c.eve_xy) / _POS
+        h2 = c.altitude_m ** 2
+
+        self.q = cp.Variable((n, 2))
+        self.v = cp.Variable((n, 2))
+        self.chi = cp.Variable(n, pos=True)
+        self.eta = cp.Parameter(nonneg=True)
+        self.a_hat = cp.Parameter((n, k))
+        self.b_hat = cp.Parameter((n, k), nonneg=True)
+        self.chi_j = cp.Parameter(n, nonneg=True)
+        self.v_j = cp.Parameter((n, 2))
+        self.phi_const = cp.Parameter(n)
+
+        q0 = np.asarray(s.start_xy) / _POS
+        qf = np.asarray(s.end_xy) / _POS
+        step = s.slot_s * _VEL / _POS
+        cons = [self.q[0] == q0 + step * self.v[0], self.q[1:] == self.q[:-1] + step * self.v[1:],
+                self.q[n - 1] == qf,
+                cp.norm(self.v, 2, axis=1) <= s.v_max_mps / _VEL * (1 - _MARGIN)]
+        if n > 1:
+            cons.append(cp.norm(self.v[1:] - self.v[:-1], 2, axis=1) <= c.dv_max_mps / _VEL * (1 - _MARGIN))
+        # flight-power slack (49)-(50): chi^-2 <= Phi_j
+        scale_v = _VEL ** 2 / rotor.induced_velocity_mps ** 2
+        phi = (2.0 * cp.multiply(self.chi_j, self.chi)
+               + 2.0 * scale_v * cp.sum(cp.multiply(self.v_j, self.v), axis=1) + self.phi_const)
+        cons.append(cp.power(self.chi, -2) <= phi)
+        speed2 = cp.sum(cp.square(self.v), axis=1)
+        pbar = ((p_comm + c.circuit_power_w + rotor.profile_power_w) / _POWER
+                + 3.0 * rotor.profile_power_w * _VEL ** 2 / rotor.tip_speed_mps ** 2 / _POWER * speed2
+                + rotor.induced_power_w / _POWER * self.chi
+                + rotor.parasite_coeff * _VEL ** 3 / _POWER * cp.power(cp.norm(self.v, 2, axis=1), 3))
+        self.pbar = pbar
+        cons.append(pbar <= c.p_max_w / _POWER)
+        # leakage: S-procedure in SOC form for the slots where it can bind
+        active = np.flatnonzero(d_req > h2 * (1 + 1e-12))
+        self.active = active
+        if len(active):
+            self.varpi = cp.Variable(len(active), nonneg=True)
+            self.g = cp.Parameter((len(active), 2))          # q_j - w_E
+            self.g2 = cp.Parameter(len(active))              # -||q_j - w_E||^2 + (H^2 - D_req)/L^2
+            qa = self.q[active]
+            lam = 2.0 * cp.sum(cp.multiply(self.g, qa - eve), axis=1) + self.g2
+            cn = lam - self.varpi * (c.eve_radius_m / _POS) ** 2
+            y = 1.0 + self.varpi
+            x = qa - eve
+            cons.append(cp.SOC(y + cn, cp.vstack([2.0 * x[:, 0], 2.0 * x[:, 1], y - cn]), axis=0))
+            self.hd = (h2 - d_req[active]) / _POS ** 2
+        # rate lower bound (46), per user
+        rlb_user = []
+        for kk in range(k):
+            sq = cp.sum(cp.square(self.q - self.users[kk]), axis=1)
+            rlb_user.append(cp.sum(self.a_hat[:, kk]) - cp.sum(cp.multiply(self.b_hat[:, kk], sq)))
+        self.rlb_user = rlb_user
+        self.rlb = sum(rlb_user)
+        if s.r_min_bps > 0:
+            cons += [r >= n * s.r_min_bps / _RATE for r in rlb_user]
+        self.objective = self.rlb - self.eta * _POWER / _RATE * cp.sum(pbar)
+        self.problem = cp.Problem(cp.Maximize(self.objective), cons)
+
+    def set_point(self, q_j: NDArray[np.float64], v_j: NDArray[np.float64]) -> None:
+        """Expansion point (positions and velocities in SI units)."""
+        c = self.c
+        chi_j = induced_slack(np.linalg.norm(v_j, axis=1), c.rotor)
+        vv = v_j / _VEL
+        scale_v = _VEL ** 2 / c.rotor.induced_velocity_mps ** 2
+        self.chi_j.value = chi_j
+        self.v_j.value = vv
+        self.phi_const.value = -chi_j ** 2 - scale_v * np.sum(vv * vv, axis=1)
+        d2 = c.altitude_m ** 2 + np.sum((q_j[:, None, :] - self.users[None] * _POS) ** 2, axis=-1)   # (N, K)
+        lin = self.rho / (d2 + self.rho) / d2 / _LN2                                                 # 1/m^2
+        b = self.cw * lin * _POS ** 2 / _RATE
+        self.b_hat.value = b
+        self.a_hat.value = self.cw * np.log2(1.0 + self.rho / d2) / _RATE + b * (d2 - c.altitude_m ** 2) / _POS ** 2
+        if len(self.active):
+            qa = q_j[self.active] / _POS
+            g = qa - np.asarray(c.eve_xy) / _POS
+            self.g.value = g
+            self.g2.value = -np.sum(g * g, axis=1) + self.hd
+
+    def solve(self, eta: float) -> None:
+        import cvxpy as cp
+
+        self.eta.value = max(eta, 0.0)
+        self.problem.solve(solver=cp.CLARABEL, canon_backend=cp.SCIPY_CANON_BACKEND)
+        if self.problem.status not in ("optimal", "optimal_inaccurate"):
+            raise RuntimeError(f"sub-problem 2 SCA step: solver status {self.problem.status}")
+
+    def solution(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        return np.asarray(self.q.value) * _POS, np.asarray(self.v.value) * _VEL
+
+    def surrogate_ratio(self) -> tuple[float, float]:
+        """(sum R_lb in bit/s, sum Pbar in W) at the current solution."""
+        return float(self.rlb.value) * _RATE, float(np.sum(self.pbar.value)) * _POWER
+
+
+def subproblem2(scenario: Any, plan: cai2019.PowerPlan, positions: ArrayLike, velocities: ArrayLike,
+                user_xy: ArrayLike | None = None, *, tol: float = 1e-3, max_sca: int = 20,
+                inner_tol: float = 1e-6, max_inner: int = 20) -> TrajectoryResult:
+    """Trajectory and velocity maximising energy efficiency for fixed power and scheduling.
+
+    ``positions``/``velocities`` (N, 2) is the feasible start (the trajectory ``plan`` was made for).
+    SCA stops when the true EE improves by less than the relative ``tol`` or after ``max_sca``
+    iterations; each SCA step runs Dinkelbach on the surrogate until ``sum R_lb - eta sum Pbar``
+    falls below ``inner_tol`` times ``eta sum Pbar``.
+    """
+    users = np.asarray(scenario.user_xy if user_xy is None else user_xy, dtype=np.float64)
+    sca = _Sca(scenario, plan, users)
+    q = np.asarray(positions, dtype=np.float64).copy()
+    v = np.asarray(velocities, dtype=np.float64).copy()
+    ee = true_energy_efficiency(scenario, q, v, plan, users)
+    result = TrajectoryResult(q, v, ee, history=[ee])
+    for _ in range(max_sca):
+        sca.set_point(q, v)
+        eta = ee
+        inner = 0
+        for inner in range(1, max_inner + 1):   # Dinkelbach on the surrogate (line 6 of Algorithm 2)
+            sca.solve(eta)
+            result.solves += 1
+            rlb, pbar = sca.surrogate_ratio()
+            if rlb - eta * pbar <= inner_tol * eta * pbar:
+                break
+            eta = rlb / pbar
+        q_new, v_new = sca.solution()
+        ee_new = true_energy_efficiency(scenario, q_new, v_new, plan, users)
+        result.inner_iterations.append(inner)
+        if ee_new < ee:       # solver inaccuracy only: the surrogate step cannot lose EE
+            break
+        gain = (ee_new - ee) / ee
+        q, v, ee = q_new, v_new, ee_new
+        result.history.append(ee)
+        if gain < tol:
+            break
+    result.positions, result.velocities, result.energy_efficiency = q, v, ee
+    return result
+
+
+@dataclass
+class Algorithm3Result:
+    """The joint plan of Algorithm 3 and its record."""
+
+    positions: NDArray[np.float64]
+    velocities: NDArray[np.float64]
+    plan: cai2019.PowerPlan
+    energy_efficiency: float
+    history: list[float]                 # EE after each outer iteration (index 0: straight line)
+    sca_iterations: list[int]
+    wall_s: float
+
+
+def algorithm3(scenario: Any, user_xy: ArrayLike | None = None, *, tol: float = 1e-3, max_outer: int = 10,
+               max_sca: int = 20) -> Algorithm3Result:
+    """Alternate sub-problem 1 and sub-problem 2 from the straight line (spec §11)."""
+    t0 = time.perf_counter()
+    s = scenario
+    users = np.asarray(s.user_xy if user_xy is None else user_xy, dtype=np.float64)
+    q, v = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
+    plan = cai2019.subproblem1(s, q, v, users)
+    ee = plan.energy_efficiency
+    history, sca_its = [ee], []
+    for _ in range(max_outer):
+        traj = subproblem2(s, plan, q, v, users, max_sca=max_sca)
+        sca_its.append(len(traj.history) - 1)
+        new_plan = cai2019.subproblem1(s, traj.positions, traj.velocities, users)
+        # keep the better of the re-optimised and the previous powers on the new trajectory
+        if new_plan.energy_efficiency < traj.energy_efficiency:
+            new_plan = _replan_on(plan, s, traj.positions, traj.velocities, users)
+        new_ee = new_plan.energy_efficiency
+        if new_ee < ee:
+            break
+        gain = (new_ee - ee) / ee
+        q, v, plan, ee = traj.positions, traj.velocities, new_plan, new_ee
+        history.append(ee)
+        if gain < tol:
+            break
+    return Algorithm3Result(q, v, plan, ee, history, sca_its, time.perf_counter() - t0)
+
+
+def _replan_on(plan: cai2019.PowerPlan, scenario: Any, positions: NDArray[np.float64],
+               velocities: NDArray[np.float64], users: NDArray[np.float64]) -> cai2019.PowerPlan:
+    """``plan``'s powers and schedule re-evaluated on another trajectory."""
+    c = model.SlotConstants.from_scenario(scenario)
+    out = model.trajectory_outcome(positions, velocities, plan.power_w, plan.user, users, c)
+    return cai2019.PowerPlan(power_w=plan.power_w, user=plan.user, counts=plan.counts,
+                             power_per_subcarrier=plan.power_per_subcarrier,
+                             energy_efficiency=out["energy_efficiency_bits_per_joule"],
+                             relaxed_energy_efficiency=plan.relaxed_energy_efficiency,
+                             mean_rate_bps=out["mean_rate_bps"], rate_feasible=plan.rate_feasible)
