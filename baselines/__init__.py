@@ -7,7 +7,7 @@ A class may carry ``env_overrides``: scenario keywords its env must be built wit
 from __future__ import annotations
 
 from baselines.policies import Algorithm1Policy, ExhPolicy, Policy, TdmaPolicy
-from baselines.uav_policies import Algorithm3Policy, StraightLinePolicy
+from baselines.uav_policies import Algorithm3Policy, JointPolicy, StraightLinePolicy
 
 BASELINES: dict[str, dict[str, type]] = {
     "secure_env/QkdNoma-v0": {
@@ -17,8 +17,9 @@ BASELINES: dict[str, dict[str, type]] = {
     },
     "secure_env/UavSecureOfdma-v0": {
         "algorithm3": Algorithm3Policy,
+        "joint": JointPolicy,
         "straight_line": StraightLinePolicy,
     },
 }
 
-__all__ = ["BASELINES", "Algorithm1Policy", "Algorithm3Policy", "ExhPolicy", "Policy", "StraightLinePolicy", "TdmaPolicy"]
+__all__ = ["BASELINES", "Algorithm1Policy", "Algorithm3Policy", "JointPolicy", "ExhPolicy", "Policy", "StraightLinePolicy", "TdmaPolicy"]

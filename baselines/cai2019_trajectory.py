@@ -275,3 +275,206 @@ def _replan_on(plan: cai2019.PowerPlan, scenario: Any, positions: NDArray[np.flo
                              energy_efficiency=out["energy_efficiency_bits_per_joule"],
                              relaxed_energy_efficiency=plan.relaxed_energy_efficiency,
                              mean_rate_bps=out["mean_rate_bps"], rate_feasible=plan.rate_feasible)
+
+
+# -- beyond the paper: joint refinement of trajectory and power ------------------------------------
+class _JointSca:
+    """One convex step over trajectory, velocity AND per-subcarrier powers (schedule fixed).
+
+    The rate of a scheduled (slot, user) pair is W log2(1 + gamma0 p / d^2). With a slack
+    S >= H^2 + ||q - w_k||^2 (convex) it is at least W [log2(S + gamma0 p) - log2 S], jointly
+    concave in (p, S) except for -log2 S, which is convex and replaced by its tangent at S_j (a
+    global under-estimator, tight at S_j). The leakage limit becomes p <= gamma_tol zeta / gamma0
+    with zeta the squared distance kept by the S-procedure cone (now with zeta a variable; the
+    cone stays convex because both of its sides are affine). Flight-power slack, speed,
+    acceleration, end point, C4, C5 and C6 are as in sub-problem 2.
+    """
+
+    def __init__(self, scenario: Any, counts: NDArray[np.int64], user_xy: NDArray[np.float64]) -> None:
+        import cvxpy as cp
+
+        s = scenario
+        c = model.SlotConstants.from_scenario(s)
+        self.s, self.c = s, c
+        n, k = counts.shape
+        self.n, self.k = n, k
+        rotor = c.rotor
+        self.slot_idx, self.user_idx = np.nonzero(counts > 0)
+        m = len(self.slot_idx)
+        self.counts = counts
+        cnt = counts[self.slot_idx, self.user_idx].astype(np.float64)
+        self.users = user_xy / _POS
+        eve = np.asarray(c.eve_xy) / _POS
+        h2 = (c.altitude_m / _POS) ** 2
+        g0 = c.gamma0 / _POS ** 2                                   # pos-units^2 per W
+
+        self.q = cp.Variable((n, 2))
+        self.v = cp.Variable((n, 2))
+        self.chi = cp.Variable(n, pos=True)
+        self.p = cp.Variable(m, nonneg=True)                        # W per subcarrier
+        self.dist = cp.Variable(m)                                  # S, pos-units^2
+        self.zeta = cp.Variable(n)
+        self.varpi = cp.Variable(n, nonneg=True)
+        self.eta = cp.Parameter(nonneg=True)
+        self.dist_j = cp.Parameter(m, pos=True)
+        self.inv_dist_j = cp.Parameter(m, pos=True)
+        self.log_dist_j = cp.Parameter(m)
+        self.chi_j = cp.Parameter(n, nonneg=True)
+        self.v_j = cp.Parameter((n, 2))
+        self.phi_const = cp.Parameter(n)
+        self.g = cp.Parameter((n, 2))
+        self.g2 = cp.Parameter(n)
+
+        q0 = np.asarray(s.start_xy) / _POS
+        qf = np.asarray(s.end_xy) / _POS
+        step = s.slot_s * _VEL / _POS
+        cons = [self.q[0] == q0 + step * self.v[0], self.q[1:] == self.q[:-1] + step * self.v[1:],
+                self.q[n - 1] == qf,
+                cp.norm(self.v, 2, axis=1) <= s.v_max_mps / _VEL * (1 - _MARGIN)]
+        if n > 1:
+            cons.append(cp.norm(self.v[1:] - self.v[:-1], 2, axis=1) <= c.dv_max_mps / _VEL * (1 - _MARGIN))
+        scale_v = _VEL ** 2 / rotor.induced_velocity_mps ** 2
+        phi = (2.0 * cp.multiply(self.chi_j, self.chi)
+               + 2.0 * scale_v * cp.sum(cp.multiply(self.v_j, self.v), axis=1) + self.phi_const)
+        cons.append(cp.power(self.chi, -2) <= phi)
+        # per-slot transmit power as a sparse sum over the scheduled pairs
+        a = np.zeros((n, m))
+        a[self.slot_idx, np.arange(m)] = cnt
+        p_comm = a @ self.p
+        cons.append(p_comm <= c.peak_power_w)
+        speed2 = cp.sum(cp.square(self.v), axis=1)
+        pbar = ((c.circuit_power_w + rotor.profile_power_w) / _POWER + p_comm / _POWER
+                + 3.0 * rotor.profile_power_w * _VEL ** 2 / rotor.tip_speed_mps ** 2 / _POWER * speed2
+                + rotor.induced_power_w / _POWER * self.chi
+                + rotor.parasite_coeff * _VEL ** 3 / _POWER * cp.power(cp.norm(self.v, 2, axis=1), 3))
+        self.pbar = pbar
+        cons.append(pbar <= c.p_max_w / _POWER)
+        # distance slack and rate surrogate
+        qm = self.q[self.slot_idx]
+        cons.append(cp.sum(cp.square(qm - self.users[self.user_idx]), axis=1) + h2 <= self.dist)
+        rate = cp.multiply(cnt * c.subcarrier_hz / _LN2 / _RATE,
+                           cp.log(self.dist + g0 * self.p) - self.log_dist_j
+                           - cp.multiply(self.inv_dist_j, self.dist) + 1.0)
+        self.rate = rate
+        # leakage: p <= gamma_tol zeta / gamma0 and the S-procedure cone with zeta variable
+        cons.append(self.p <= c.gamma_tol * self.zeta[self.slot_idx] / g0)
+        lam = 2.0 * cp.sum(cp.multiply(self.g, self.q - eve), axis=1) + self.g2
+        cn = lam + h2 - self.zeta - self.varpi * (c.eve_radius_m / _POS) ** 2
+        y = 1.0 + self.varpi
+        x = self.q - eve
+        cons.append(cp.SOC(y + cn, cp.vstack([2.0 * x[:, 0], 2.0 * x[:, 1], y - cn]), axis=0))
+        if s.r_min_bps > 0:
+            for kk in range(k):
+                mine = np.flatnonzero(self.user_idx == kk)
+                if len(mine):
+                    cons.append(cp.sum(rate[mine]) >= n * s.r_min_bps / _RATE)
+        self.rlb = cp.sum(rate)
+        self.problem = cp.Problem(cp.Maximize(self.rlb - self.eta * _POWER / _RATE * cp.sum(pbar)), cons)
+
+    def set_point(self, q_j: NDArray[np.float64], v_j: NDArray[np.float64]) -> None:
+        c = self.c
+        chi_j = induced_slack(np.linalg.norm(v_j, axis=1), c.rotor)
+        vv = v_j / _VEL
+        scale_v = _VEL ** 2 / c.rotor.induced_velocity_mps ** 2
+        self.chi_j.value = chi_j
+        self.v_j.value = vv
+        self.phi_const.value = -chi_j ** 2 - scale_v * np.sum(vv * vv, axis=1)
+        qm = q_j[self.slot_idx] / _POS
+        d = (c.altitude_m / _POS) ** 2 + np.sum((qm - self.users[self.user_idx]) ** 2, axis=1)
+        self.dist_j.value = d
+        self.inv_dist_j.value = 1.0 / d
+        self.log_dist_j.value = np.log(d)
+        g = q_j / _POS - np.asarray(c.eve_xy) / _POS
+        self.g.value = g
+        self.g2.value = -np.sum(g * g, axis=1)
+
+    def solve(self, eta: float) -> None:
+        import cvxpy as cp
+
+        self.eta.value = max(eta, 0.0)
+        self.problem.solve(solver=cp.CLARABEL, canon_backend=cp.SCIPY_CANON_BACKEND)
+        if self.problem.status not in ("optimal", "optimal_inaccurate"):
+            raise RuntimeError(f"joint SCA step: solver status {self.problem.status}")
+
+    def solution(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        pk = np.zeros((self.n, self.k))
+        pk[self.slot_idx, self.user_idx] = np.maximum(np.asarray(self.p.value), 0.0)
+        return np.asarray(self.q.value) * _POS, np.asarray(self.v.value) * _VEL, pk
+
+    def surrogate_ratio(self) -> tuple[float, float]:
+        return float(self.rlb.value) * _RATE, float(np.sum(self.pbar.value)) * _POWER
+
+
+def _plan_with_powers(scenario: Any, counts: NDArray[np.int64], pk: NDArray[np.float64],
+                      positions: NDArray[np.float64], velocities: NDArray[np.float64],
+                      users: NDArray[np.float64], base: cai2019.PowerPlan) -> cai2019.PowerPlan:
+    """A PowerPlan for powers ``pk`` (N, K) on ``counts``, scaled into the exact leakage cap and
+    slot budget (removing the solver's last-digit excess), evaluated by the env's metric."""
+    c = model.SlotConstants.from_scenario(scenario)
+    sp = cai2019.SlotProblem.from_trajectory(scenario, positions, velocities, users)
+    pk = np.minimum(pk, sp.cap[:, None] * (1 - 1e-9))
+    use = np.sum(counts * pk, axis=1)
+    pk = pk * np.minimum(1.0, sp.budget * (1 - 1e-9) / np.maximum(use, 1e-300))[:, None]
+    power_w, user = cai2019.expand_schedule(counts, pk, c.num_subcarriers)
+    out = model.trajectory_outcome(positions, velocities, power_w, user, users, c)
+    feasible = bool(np.all(out["mean_rate_bps"] >= scenario.r_min_bps * (1 - 1e-9)))
+    return cai2019.PowerPlan(power_w=power_w, user=user, counts=counts, power_per_subcarrier=pk,
+                             energy_efficiency=out["energy_efficiency_bits_per_joule"],
+                             relaxed_energy_efficiency=base.relaxed_energy_efficiency,
+                             mean_rate_bps=out["mean_rate_bps"], rate_feasible=feasible)
+
+
+@dataclass
+class JointResult:
+    """Output of :func:`joint_refinement`."""
+
+    positions: NDArray[np.float64]
+    velocities: NDArray[np.float64]
+    plan: cai2019.PowerPlan
+    energy_efficiency: float
+    start_energy_efficiency: float
+    history: list[float]
+    wall_s: float
+
+
+def joint_refinement(scenario: Any, start: Algorithm3Result, user_xy: ArrayLike | None = None, *,
+                     tol: float = 1e-4, max_sca: int = 30, inner_tol: float = 1e-6,
+                     max_inner: int = 20) -> JointResult:
+    """Beyond the paper: SCA over trajectory, velocity and power together from Algorithm 3's plan.
+
+    Algorithm 3 fixes the powers while the trajectory moves, so the trajectory can only retreat
+    from the eavesdropper; moving both lets the UAV trade distance for power (spec §16). The
+    schedule is kept. Every step is feasible for the true problem and the true EE is
+    non-decreasing, so the result never scores below the start.
+    """
+    t0 = time.perf_counter()
+    s = scenario
+    users = np.asarray(s.user_xy if user_xy is None else user_xy, dtype=np.float64)
+    q, v, plan = start.positions.copy(), start.velocities.copy(), start.plan
+    ee = plan.energy_efficiency
+    history = [ee]
+    sca = _JointSca(s, plan.counts, users)
+    for _ in range(max_sca):
+        sca.set_point(q, v)
+        eta = ee
+        for _inner in range(max_inner):
+            try:
+                sca.solve(eta)
+            except RuntimeError:
+                break
+            rlb, pbar = sca.surrogate_ratio()
+            if rlb - eta * pbar <= inner_tol * eta * pbar:
+                break
+            eta = rlb / pbar
+        if sca.problem.status not in ("optimal", "optimal_inaccurate"):
+            break
+        q_new, v_new, pk = sca.solution()
+        new_plan = _plan_with_powers(s, plan.counts, pk, q_new, v_new, users, plan)
+        if new_plan.energy_efficiency <= ee or not new_plan.rate_feasible:
+            break
+        gain = (new_plan.energy_efficiency - ee) / ee
+        q, v, plan, ee = q_new, v_new, new_plan, new_plan.energy_efficiency
+        history.append(ee)
+        if gain < tol:
+            break
+    return JointResult(q, v, plan, ee, start.energy_efficiency, history, time.perf_counter() - t0)

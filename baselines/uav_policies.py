@@ -87,3 +87,23 @@ class Algorithm3Policy(_UavPlanner):
         self.plan = self.result.plan
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
                                             self.env.constants)
+
+
+class JointPolicy(_UavPlanner):
+    """Beyond the paper: Algorithm 3's plan refined by SCA over trajectory and power together
+    (:func:`baselines.cai2019_trajectory.joint_refinement`); never below Algorithm 3."""
+
+    def __init__(self, env: Any, max_outer: int = 10) -> None:
+        self.max_outer = max_outer
+        self.start: cai2019_trajectory.Algorithm3Result | None = None
+        self.result: cai2019_trajectory.JointResult | None = None
+        super().__init__(env)
+
+    def make_plan(self) -> None:
+        geo = self.env.geometry()
+        self.start = cai2019_trajectory.algorithm3(self.env.scenario, geo["user_xy"], max_outer=self.max_outer)
+        self.result = cai2019_trajectory.joint_refinement(self.env.scenario, self.start, geo["user_xy"])
+        self.positions, self.velocities = self.result.positions, self.result.velocities
+        self.plan = self.result.plan
+        self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
+                                            self.env.constants)

@@ -208,3 +208,30 @@ def test_algorithm3_beats_the_straight_line_on_the_default_scenario(default_repl
         if term:
             break
     assert policy.result.energy_efficiency > 2 * info["episode_metrics"]["energy_efficiency_bits_per_joule"]
+
+
+# --------------------------------------------------------------------------------------------
+# Beyond the paper: joint refinement of trajectory and power
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kw", [dict(), dict(eve_radius_m=150.0, num_slots=30, end_xy=(800.0, 0.0))])
+def test_joint_never_below_algorithm3_and_meets_every_constraint_in_the_env(kw):
+    from baselines.uav_policies import JointPolicy
+
+    assert BASELINES[ENV_ID]["joint"] is JointPolicy
+    env = gym.make(ENV_ID, **kw)
+    policy = JointPolicy(env)
+    obs, _ = env.reset(seed=0)
+    infos = []
+    while True:
+        obs, _, term, _, info = env.step(policy.predict(obs)[0])
+        infos.append(info)
+        if term:
+            break
+    m = infos[-1]["episode_metrics"]
+    assert np.all(np.diff(policy.result.history) > 0)
+    assert policy.result.energy_efficiency >= policy.start.energy_efficiency
+    assert m["energy_efficiency_bits_per_joule"] >= policy.start.energy_efficiency * (1 - 1e-6)
+    assert m["energy_efficiency_bits_per_joule"] == pytest.approx(policy.result.energy_efficiency, rel=1e-4)
+    assert m["leakage_violations"] == 0 and m["power_violations"] == 0
+    assert m["min_rate_shortfall_bps"] == 0.0 and m["final_position_error_m"] < 1.0
+    assert not any(i["velocity_projected"] or i["power_projected"] for i in infos)
