@@ -60,6 +60,23 @@ class TrajectoryResult:
     solves: int = 0
 
 
+def integrate_and_check(scenario: Any, velocities: NDArray[np.float64]) -> NDArray[np.float64] | None:
+    """Positions q[1..N] flown with ``velocities`` (as the env integrates them), or None when a
+    solver's (possibly inaccurate) velocities break the speed or acceleration limit or miss qF by
+    more than 1 cm. The SCA tightens the limits by a relative 1e-6, far above solver noise."""
+    s = scenario
+    v = np.asarray(velocities, dtype=np.float64)
+    q = np.asarray(s.start_xy) + s.slot_s * np.cumsum(v, axis=0)
+    if np.any(np.linalg.norm(v, axis=1) > s.v_max_mps * (1 - 1e-7)):
+        return None
+    if len(v) > 1 and np.any(np.linalg.norm(np.diff(v, axis=0), axis=1) > s.dv_max_mps * (1 - 1e-7)):
+        return None
+    if np.linalg.norm(q[-1] - np.asarray(s.end_xy)) > 1e-2:
+        return None
+    q[-1] = s.end_xy
+    return q
+
+
 def true_energy_efficiency(scenario: Any, positions: ArrayLike, velocities: ArrayLike, plan: cai2019.PowerPlan,
                            user_xy: ArrayLike) -> float:
     """EE of a trajectory with fixed per-subcarrier powers and schedule (the env's metric)."""
@@ -210,8 +227,15 @@ def subproblem2(scenario: Any, plan: cai2019.PowerPlan, positions: ArrayLike, ve
             if rlb - eta * pbar <= inner_tol * eta * pbar:
                 break
             eta = rlb / pbar
-        q_new, v_new = sca.solution()
+        _, v_new = sca.solution()
+        q_new = integrate_and_check(scenario, v_new)
+        if q_new is None:
+            break
         ee_new = true_energy_efficiency(scenario, q_new, v_new, plan, users)
+        c = model.SlotConstants.from_scenario(scenario)
+        out = model.trajectory_outcome(q_new, v_new, plan.power_w, plan.user, users, c)
+        if np.any(out["leakage_excess"] > 0) or np.any(out["mean_rate_bps"] < scenario.r_min_bps):
+            break
         result.inner_iterations.append(inner)
         if ee_new < ee:       # solver inaccuracy only: the surrogate step cannot lose EE
             break
@@ -468,7 +492,10 @@ def joint_refinement(scenario: Any, start: Algorithm3Result, user_xy: ArrayLike 
             eta = rlb / pbar
         if sca.problem.status not in ("optimal", "optimal_inaccurate"):
             break
-        q_new, v_new, pk = sca.solution()
+        _, v_new, pk = sca.solution()
+        q_new = integrate_and_check(s, v_new)
+        if q_new is None:
+            break
         new_plan = _plan_with_powers(s, plan.counts, pk, q_new, v_new, users, plan)
         if new_plan.energy_efficiency <= ee or not new_plan.rate_feasible:
             break

@@ -3,6 +3,7 @@
 Usage::
 
     python -m baselines.reproduce yang2019 [--drops N] [--seed S] [--out DIR] [--quick]
+    python -m baselines.reproduce cai2019 [--out DIR] [--quick]     (see baselines.reproduce_cai2019)
 
 Figure set ``yang2019`` (Yang et al. 2019, QKD then NOMA, K = 2, defaults of Section IV):
 
@@ -166,6 +167,17 @@ def yang2019(drops: int, seed: int) -> list[FigureData]:
 
 #: figure-set name -> function (drops, seed) -> figures; add e.g. "cai2019" here
 FIGURE_SETS: dict[str, Callable[[int, int], list[FigureData]]] = {"yang2019": yang2019}
+#: figure sets with their own runner (deterministic geometry: no drops): name -> run(out, quick)
+RUNNERS: dict[str, Callable[[Path, bool], Any]] = {}
+
+
+def _cai2019(out: Path, quick: bool) -> Any:
+    from baselines import reproduce_cai2019
+
+    return reproduce_cai2019.run(out, quick)
+
+
+RUNNERS["cai2019"] = _cai2019
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m baselines.reproduce",
                 description="Regenerate a paper's figure trends from the baselines.")
     p.add_argument("figures", metavar="FIGURE_SET",
-                   help=f"figure set to regenerate; one of: {', '.join(sorted(FIGURE_SETS))}")
+                   help=f"figure set to regenerate; one of: {', '.join(sorted({**FIGURE_SETS, **RUNNERS}))}")
     p.add_argument("--drops", type=int, default=None,
                    help=f"drops per curve point (default {DEFAULT_DROPS}, "
                         f"{QUICK_DROPS} with --quick)")
@@ -261,9 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.figures not in FIGURE_SETS:
+        if args.figures not in FIGURE_SETS and args.figures not in RUNNERS:
             parser.error(f"unknown figure set {args.figures!r}; "
-                         f"choose from {', '.join(sorted(FIGURE_SETS))}")
+                         f"choose from {', '.join(sorted({**FIGURE_SETS, **RUNNERS}))}")
         if args.drops is not None and args.drops < 1:
             parser.error(f"--drops must be at least 1, got {args.drops}")
         if args.seed < 0:
@@ -275,6 +287,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     start = time.perf_counter()
+    if args.figures in RUNNERS:
+        RUNNERS[args.figures](out, args.quick)
+        print(f"{args.figures}: computed in {time.perf_counter() - start:.1f} s; wrote fig2-fig4 "
+              f"(.csv/.png) and summary.csv to {out}")
+        return 0
     figures = FIGURE_SETS[args.figures](drops, args.seed)
     elapsed = time.perf_counter() - start
     for fig in figures:

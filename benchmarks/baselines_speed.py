@@ -15,6 +15,10 @@ seeded frames (positions + one fading draw, through the core sampling functions)
 - ``algorithm1_batched``: all frames in one call, time per frame = call time / frames, repeated
   ``--repeats`` times.
 
+Then, on the default Cai 2019 scenario, it times the UAV planners (``--uav-repeats`` runs each):
+sub-problem 1 on the straight line, Algorithm 3 (target: under 10 s on one core) and the joint
+refinement from Algorithm 3's plan.
+
 It prints median, p90 and mean milliseconds per frame, the ratio of Algorithm 1's single-frame
 median to the 5 ms planning target, and writes the same numbers as JSON.
 """
@@ -68,6 +72,44 @@ def summary(ms: list[float]) -> dict[str, float]:
             "mean_ms": float(a.mean()), "min_ms": float(a.min()), "samples": int(a.size)}
 
 
+def uav_timings(repeats: int) -> dict[str, Any]:
+    """Wall time (s) of the Cai 2019 planners on the default scenario, and their EE (bits/J).
+
+    ``straight_line`` is sub-problem 1 on the straight path; ``algorithm3`` the full alternation
+    (cvxpy + Clarabel, one process, the problem compiled afresh each outer iteration); ``joint``
+    the refinement started from Algorithm 3's plan (its own time only).
+    """
+    from baselines import cai2019
+    from baselines import cai2019_trajectory as tr
+    from secure_env.core import uav_ofdma
+
+    s = make_scenario("cai2019")
+    out: dict[str, Any] = {}
+    times: dict[str, list[float]] = {"straight_line": [], "algorithm3": [], "joint": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        q, v = uav_ofdma.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
+        sl = cai2019.subproblem1(s, q, v)
+        times["straight_line"].append(time.perf_counter() - t0)
+        a3 = tr.algorithm3(s)
+        times["algorithm3"].append(a3.wall_s)
+        joint = tr.joint_refinement(s, a3)
+        times["joint"].append(joint.wall_s)
+        out["energy_efficiency_bits_per_joule"] = {"straight_line": sl.energy_efficiency,
+                                                   "algorithm3": a3.energy_efficiency,
+                                                   "joint": joint.energy_efficiency}
+        out["algorithm3_outer_iterations"] = len(a3.history) - 1
+    out["wall_s"] = {k: {"median": float(np.median(v)), "min": float(np.min(v)), "runs": len(v)}
+                     for k, v in times.items()}
+    out["algorithm3_target_s"] = 10.0
+    print(f"Cai 2019 planners, default scenario, {repeats} runs [s wall time, one process]")
+    for k, v in out["wall_s"].items():
+        print(f"{k:>20} median {v['median']:7.3f}  min {v['min']:7.3f}   "
+              f"EE {out['energy_efficiency_bits_per_joule'][k]:9.2f} bits/J")
+    print(f"Algorithm 3 median / 10 s target = {out['wall_s']['algorithm3']['median'] / 10.0:.3f}")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, print a table and write the JSON report; returns 0."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -75,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the frames (default 0)")
     p.add_argument("--restarts", type=int, default=100, help="EXH random starts (default 100)")
     p.add_argument("--repeats", type=int, default=5, help="repeats of the batched call (default 5)")
+    p.add_argument("--uav-repeats", type=int, default=3,
+                   help="runs of each Cai 2019 planner on the default scenario (default 3; 0 skips)")
     p.add_argument("--out", type=Path, default=Path("runs/benchmarks/baselines_speed.json"))
     args = p.parse_args(argv)
     if args.frames < 1 or args.restarts < 1 or args.repeats < 1:
@@ -105,7 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{st['samples']:8d}")
     print(f"Algorithm 1 (single frame) median / {TARGET_MS:g} ms target = {ratio:.3f}")
 
+    uav = uav_timings(args.uav_repeats) if args.uav_repeats > 0 else {}
+
     report = {
+        "uav_cai2019_default": uav,
         "frames": n, "seed": args.seed, "exh_restarts": args.restarts,
         "batch_repeats": args.repeats,
         "target_ms": TARGET_MS, "algorithm1_median_over_target": ratio,
