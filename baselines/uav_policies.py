@@ -36,6 +36,7 @@ class _UavPlanner:
             raise ValueError(f"{type(self).__name__} plans UavSecureOfdma-v0, got {type(base).__name__}")
         self.env = base
         self._actions = None
+        self._key: Any = None
 
     def trajectory(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Positions q[1..N] and velocities v[1..N] (N, 2) to fly this episode."""
@@ -50,11 +51,19 @@ class _UavPlanner:
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
                                             self.env.constants)
 
+    def _plan_key(self) -> tuple[Any, bytes]:
+        return self.env.scenario, self.env.geometry()["user_xy"].tobytes()
+
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
         slot = self.env.slot_index
         if slot == 0 or self._actions is None:
-            self.make_plan()
+            key = self._plan_key()
+            if key != getattr(self, "_key", None) or self._actions is None:
+                # planners are deterministic: an episode with the same scenario and users
+                # (every episode unless random_users=True) replays the plan already made
+                self.make_plan()
+                self._key = key
         assert self._actions is not None
         action = self._actions[min(slot, len(self._actions) - 1)]
         if np.ndim(observation) == 2:  # a batch of one observation, as SB3's VecEnv passes
