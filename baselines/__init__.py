@@ -7,7 +7,8 @@ A class may carry ``env_overrides``: scenario keywords its env must be built wit
 from __future__ import annotations
 
 from baselines.policies import Algorithm1Policy, ExhPolicy, Policy, TdmaPolicy
-from baselines.uav_policies import Algorithm3Policy, JointPolicy, StraightLinePolicy
+from baselines.uav_policies import (Algorithm3Policy, Algorithm3QkdPolicy, JointPolicy, StraightLinePolicy,
+                                    StraightLineQkdPolicy)
 
 BASELINES: dict[str, dict[str, type]] = {
     "secure_env/QkdNoma-v0": {
@@ -20,6 +21,10 @@ BASELINES: dict[str, dict[str, type]] = {
         "joint": JointPolicy,
         "straight_line": StraightLinePolicy,
     },
+    "secure_env/QuantumUav-v0": {
+        "algorithm3_qkd": Algorithm3QkdPolicy,
+        "straight_line_qkd": StraightLineQkdPolicy,
+    },
 }
 
-__all__ = ["BASELINES", "Algorithm1Policy", "Algorithm3Policy", "JointPolicy", "ExhPolicy", "Policy", "StraightLinePolicy", "TdmaPolicy"]
+__all__ = ["BASELINES", "Algorithm1Policy", "Algorithm3Policy", "Algorithm3QkdPolicy", "JointPolicy", "StraightLineQkdPolicy", "ExhPolicy", "Policy", "StraightLinePolicy", "TdmaPolicy"]

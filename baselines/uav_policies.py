@@ -116,3 +116,36 @@ class JointPolicy(_UavPlanner):
         self.plan = self.result.plan
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
                                             self.env.constants)
+
+
+class _QkdPlanner:
+    """Mixin for QuantumUav-v0: a UAV plan from the parent class plus the best eps per slot."""
+
+    env_cls: ClassVar[type] = UavSecureOfdmaEnv
+    qkd_record: dict[str, Any] | None = None
+
+    def bind(self, env: Any) -> None:
+        from secure_env.envs.quantum_uav import QuantumUavEnv
+
+        base = getattr(env, "unwrapped", env)
+        if not isinstance(base, QuantumUavEnv):
+            raise ValueError(f"{type(self).__name__} plans QuantumUav-v0, got {type(base).__name__}")
+        super().bind(env)  # type: ignore[misc]
+
+    def make_plan(self) -> None:
+        from baselines import quantum_uav
+
+        super().make_plan()  # type: ignore[misc]
+        env = self.env  # type: ignore[attr-defined]
+        a_qkd, self.qkd_record = quantum_uav.qkd_actions(
+            env.scenario, env.constants, self.positions, self.velocities, self.plan.power_w,  # type: ignore[attr-defined]
+            self.plan.user, env.geometry()["user_xy"])  # type: ignore[attr-defined]
+        self._actions = np.concatenate([self._actions, a_qkd.astype(np.float32)], axis=1)  # type: ignore[has-type]
+
+
+class StraightLineQkdPolicy(_QkdPlanner, StraightLinePolicy):
+    """QuantumUav-v0: the straight-line baseline's flight, power and schedule, best eps per slot."""
+
+
+class Algorithm3QkdPolicy(_QkdPlanner, Algorithm3Policy):
+    """QuantumUav-v0: Algorithm 3's flight, power and schedule, best eps per slot."""

@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 _ENTRY_POINTS = {
     "secure_env/QkdNoma-v0": "secure_env.envs.qkd_noma:QkdNomaEnv",
     "secure_env/UavSecureOfdma-v0": "secure_env.envs.uav_ofdma:UavSecureOfdmaEnv",
+    "secure_env/QuantumUav-v0": "secure_env.envs.quantum_uav:QuantumUavEnv",
 }
 ENV_IDS = tuple(_ENTRY_POINTS)
 

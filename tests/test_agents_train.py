@@ -165,12 +165,13 @@ def test_uav_env_tiny_run_scores_straight_line_and_plots_trajectories(tmp_path):
     out = tmp_path / "uav"
     res = _run([sys.executable, str(ROOT / "train.py"), "--env", "secure_env/UavSecureOfdma-v0",
                 "--timesteps", "256", "--hp", "n_steps=32", "--hp", "batch_size=64", "--hp", "n_envs=2",
-                "--eval-episodes", "2", "--out", str(out), "--no-progress", "--env-kw", "num_subcarriers=8"])
+                "--eval-episodes", "2", "--out", str(out), "--no-progress", "--env-kw", "num_subcarriers=8",
+                "--env-kw", "num_slots=20", "--env-kw", "end_xy=[400, 0]"])
     assert res.returncode == 0, res.stderr
     for name in ("scores.json", "scores.md", "learning_curve.png", "trajectories.png", "model.zip"):
         assert (out / name).is_file(), name
     scores = json.loads((out / "scores.json").read_text())
-    assert set(scores["policies"]) == {"ppo", "straight_line"}
+    assert set(scores["policies"]) == {"ppo", "straight_line", "algorithm3", "joint"}
     assert scores["metric"] == "energy_efficiency_bits_per_joule"
     row = scores["policies"]["straight_line"]["metrics"]
     assert row["leakage_violations"]["mean"] == 0.0 and row["min_rate_shortfall_bps"]["mean"] == 0.0
@@ -184,3 +185,17 @@ def test_evaluate_trace_records_per_step_info():
                    num_slots=5, end_xy=(100.0, 0.0))[0]
     path = np.asarray(rec["trace"]["position_m"])
     np.testing.assert_allclose(path, [[20.0 * i, 0.0] for i in range(1, 6)], atol=1e-4)
+
+
+def test_quantum_uav_scoreboard_lists_both_baselines_and_the_agent(tmp_path):
+    out = tmp_path / "quav"
+    res = _run([sys.executable, str(ROOT / "train.py"), "--env", "secure_env/QuantumUav-v0",
+                "--timesteps", "128", "--hp", "n_steps=32", "--hp", "batch_size=32", "--hp", "n_envs=2",
+                "--eval-episodes", "1", "--out", str(out), "--no-progress", "--env-kw", "num_subcarriers=8",
+                "--env-kw", "num_slots=20", "--env-kw", "end_xy=[400, 0]"])
+    assert res.returncode == 0, res.stderr
+    scores = json.loads((out / "scores.json").read_text())
+    assert set(scores["policies"]) == {"ppo", "straight_line_qkd", "algorithm3_qkd"}
+    assert scores["metric"] == "secure_energy_efficiency_bits_per_joule"
+    for name in ("| ppo | agent |", "| algorithm3_qkd | baseline |", "| straight_line_qkd | baseline |"):
+        assert name in (out / "scores.md").read_text()

@@ -127,12 +127,26 @@ class UavSecureOfdmaEnv(gym.Env):
         self._slot = 0
         self._bits_user = np.zeros(k)
         self._bits = 0.0
+        self._secure = 0.0
         self._energy = 0.0
         self._ee = 0.0
         self._leak_violations = 0
         self._power_violations = 0
         self._path = [(self._qx, self._qy)]
         self._tx_power: list[float] = []
+
+    # -- hooks for envs built on this one (QuantumUav-v0) ------------------------------------
+    #: length of the UAV part of the action (the rest belongs to a subclass)
+    @property
+    def _uav_dim(self) -> int:
+        return model.action_size(self.scenario.num_subcarriers)
+
+    def _slot_extra(self, action: np.ndarray, qx: float, qy: float, out: dict[str, Any]) -> dict[str, Any] | None:
+        """A subclass's extra stage of the slot: None here (all data bits count, no extra energy)."""
+        return None
+
+    def _episode_extra(self, secure_ee: float) -> dict[str, float]:
+        return {}
 
     # -- planner interface -------------------------------------------------------------------
     def geometry(self) -> dict[str, np.ndarray]:
@@ -163,25 +177,30 @@ class UavSecureOfdmaEnv(gym.Env):
             raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape}")
         if not np.isfinite(a).all():
             raise ValueError("action contains NaN or inf")
-        cx, cy, _, power, user = model.decode_parts(a, c)
+        cx, cy, _, power, user = model.decode_parts(a[:self._uav_dim], c)
         vx, vy, v_projected = model.project_velocity_xy(cx, cy, self._vx, self._vy, self._slot > 0,
                                                         c.v_max_mps, c.dv_max_mps)
         speed = math.hypot(vx, vy)
         power, p_fly, p_projected = model.cap_transmit_power(power, speed, c)
         qx, qy = self._qx + c.slot_s * vx, self._qy + c.slot_s * vy          # C10: q[n] = q[n-1] + tau v[n]
         out = model.slot_outcome_xy(qx, qy, speed, power, user, self._users, c, flight_w=p_fly)
+        extra = self._slot_extra(a, qx, qy, out)   # subclasses: a QKD phase before the data
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
         self._slot += 1
-        bits, energy = out["bits"], out["energy_j"]
-        self._bits_user += out["bits_per_user"]
+        bits = out["bits"]
+        energy = out["energy_j"] if extra is None else extra["energy_j"]
+        secure_user = out["bits_per_user"] if extra is None else extra["secure_bits_per_user"]
+        self._bits_user += secure_user
         self._bits += bits
+        self._secure += bits if extra is None else extra["secure_bits"]
         self._energy += energy
-        ee = energy_efficiency_scalar(self._bits, self._energy)
+        ee = energy_efficiency_scalar(self._secure, self._energy)
         leak, pexc = out["leakage_excess"], out["power_excess"]
+        extra_cost = 0.0 if extra is None else extra["cost"]
         self._leak_violations += leak > 0.0
         self._power_violations += pexc > 0.0
-        reward = (ee - self._ee) / EE_UNIT_BITS_PER_J - s.leakage_penalty * (leak + pexc)
+        reward = (ee - self._ee) / EE_UNIT_BITS_PER_J - s.leakage_penalty * (leak + pexc + extra_cost)
         self._ee = ee
         self._path.append((qx, qy))
         self._tx_power.append(out["transmit_power_w"])
@@ -202,6 +221,8 @@ class UavSecureOfdmaEnv(gym.Env):
             "cost_qos": 0.0,
             "cost_destination": 0.0,
         }
+        if extra is not None:
+            info.update(extra["info"])
         terminated = self._slot >= s.num_slots
         if terminated:
             rates = self._bits_user / (self._slot * c.slot_s)
@@ -212,7 +233,7 @@ class UavSecureOfdmaEnv(gym.Env):
             reward -= s.qos_penalty * qos + s.destination_penalty * dest
             info["cost_qos"], info["cost_destination"] = qos, dest
             info["episode_metrics"] = {
-                "energy_efficiency_bits_per_joule": ee,
+                "energy_efficiency_bits_per_joule": energy_efficiency_scalar(self._bits, self._energy),
                 "min_rate_shortfall_bps": float(shortfall.max()),
                 "min_user_rate_bps": float(rates.min()),
                 "final_position_error_m": err,
@@ -222,7 +243,10 @@ class UavSecureOfdmaEnv(gym.Env):
                 "total_bits": self._bits,
                 "total_energy_j": self._energy,
             }
-        info["cost"] = info["cost_leakage"] + info["cost_power"] + info["cost_qos"] + info["cost_destination"]
+            if extra is not None:
+                info["episode_metrics"].update(self._episode_extra(ee))
+        info["cost"] = (info["cost_leakage"] + info["cost_power"] + info["cost_qos"] + info["cost_destination"]
+                        + extra_cost)
         return self._obs(), float(reward), terminated, False, info
 
     def render(self) -> np.ndarray | None:

@@ -5,9 +5,11 @@ from typing import Any
 
 from secure_env.scenarios.validation import override
 from secure_env.scenarios.cai2019 import UavOfdmaScenario
+from secure_env.scenarios.quantum_uav import QuantumUavScenario
 from secure_env.scenarios.yang2019 import QkdNomaScenario
 
-PRESETS: dict[str, type] = {"yang2019": QkdNomaScenario, "cai2019": UavOfdmaScenario}
+PRESETS: dict[str, type] = {"yang2019": QkdNomaScenario, "cai2019": UavOfdmaScenario,
+                            "quantum_uav": QuantumUavScenario}
 
 
 def make_scenario(preset: str | Any = "yang2019", default: str = "yang2019", **overrides: Any) -> Any:
@@ -28,4 +30,4 @@ def make_scenario(preset: str | Any = "yang2019", default: str = "yang2019", **o
     return override(base, overrides) if overrides else base
 
 
-__all__ = ["PRESETS", "QkdNomaScenario", "UavOfdmaScenario", "make_scenario"]
+__all__ = ["PRESETS", "QkdNomaScenario", "QuantumUavScenario", "UavOfdmaScenario", "make_scenario"]

@@ -1,0 +1,87 @@
+"""The QKD phase that opens every slot of QuantumUav-v0 (Yang et al. 2019 on the UAV of Cai et al.).
+
+In slot n the UAV at q[n] first runs QKD with each user k for t_k = d_k / c * ceil(8 m / eps_k^2)
+(eq. (8) of Yang et al., d_k the 3-D UAV-user distance), then sends data in the rest of the slot,
+tau - sum_k t_k. A key error rate e_k(eps_k) (eq. (4)) makes that fraction of user k's data
+insecure. Every formula comes from :mod:`secure_env.core.qkd`; this module only composes them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from secure_env.core.qkd import basis_prob_for_photons, error_rate, qkd_time
+
+#: QKD time budgets span this many decades below the slot length
+QKD_DECADES = 6.0
+
+
+def decode_qkd_action(a: ArrayLike, slot_s: float) -> NDArray[np.float64]:
+    """a in [-1, 1]^K -> QKD time budget tau 10^(D (a - 1) / 2) per user (log scale, D = 6 decades)."""
+    x = np.clip(np.asarray(a, dtype=np.float64), -1.0, 1.0)
+    return slot_s * np.power(10.0, QKD_DECADES * 0.5 * (x - 1.0))
+
+
+def encode_qkd_action(budget_s: ArrayLike, slot_s: float) -> NDArray[np.float64]:
+    """Inverse of :func:`decode_qkd_action` (budgets outside [tau 1e-6, tau] are clipped)."""
+    b = np.asarray(budget_s, dtype=np.float64) / slot_s
+    return np.clip(1.0 + 2.0 * np.log10(np.maximum(b, 1e-300)) / QKD_DECADES, -1.0, 1.0)
+
+
+def photons_for_budget(budget_s: ArrayLike, distance_m: ArrayLike, photons_m: float,
+                       light_speed_mps: float) -> NDArray[np.float64]:
+    """The most entangled pairs that fit a time budget, N = floor(budget c / d), but at least 8 m
+    (N = 8 m is eps = 1, the shortest QKD phase eq. (7) allows)."""
+    n = np.floor(np.asarray(budget_s, dtype=np.float64) * light_speed_mps / np.asarray(distance_m, dtype=np.float64))
+    return np.maximum(n, 8.0 * photons_m)
+
+
+def qkd_phase(photons: ArrayLike, distance_m: ArrayLike, photons_m: float, light_speed_mps: float,
+              alpha_beta: float) -> dict[str, NDArray[np.float64]]:
+    """eps (the largest with that photon count, eq. (7)), QKD time (eq. (8)) and error rate (eq. (4))."""
+    eps = basis_prob_for_photons(photons, photons_m)
+    return {"basis_prob": eps, "qkd_time_s": qkd_time(eps, distance_m, photons_m, light_speed_mps),
+            "key_error_rate": error_rate(eps, alpha_beta)}
+
+
+def secure_slot(bits_per_user: ArrayLike, key_error_rate: ArrayLike, qkd_time_s: ArrayLike, slot_s: float,
+                transmit_w: Any, fixed_w: Any, qkd_source_w: float) -> dict[str, Any]:
+    """Secure bits and energy of a slot whose data period is shortened by the QKD phase.
+
+    ``bits_per_user`` are the bits a whole slot of data would carry (tau times the OFDMA rate);
+    the data period is tau - sum t_k (no data if negative: flagged by ``overrun_s`` > 0). Secure
+    bits of user k: (1 - e_k) * data time * rate_k. Energy: tau (P_C + P_fly) + data time * P_tx +
+    sum_k t_k * P_QKD (``fixed_w`` = P_C + P_fly).
+    """
+    t = np.asarray(qkd_time_s, dtype=np.float64)
+    total_qkd = float(t.sum()) if t.ndim == 1 else t.sum(axis=-1)
+    data = slot_s - total_qkd
+    overrun = np.maximum(-data, 0.0) if isinstance(data, np.ndarray) else max(-data, 0.0)
+    data = np.maximum(data, 0.0) if isinstance(data, np.ndarray) else max(data, 0.0)
+    frac = data / slot_s
+    secure = (1.0 - np.asarray(key_error_rate, dtype=np.float64)) * np.asarray(bits_per_user) * (
+        frac[..., None] if isinstance(frac, np.ndarray) else frac)
+    energy = slot_s * fixed_w + data * transmit_w + total_qkd * qkd_source_w
+    return {"secure_bits_per_user": secure, "data_time_s": data, "overrun_s": overrun, "energy_j": energy}
+
+
+def user_distances(qx: float, qy: float, user_xy: NDArray[np.float64], altitude_m: float) -> NDArray[np.float64]:
+    """3-D UAV-user distances d_k = sqrt(H^2 + ||q - w_k||^2)."""
+    from secure_env.core.ofdma import squared_distance_xy
+
+    return np.sqrt(squared_distance_xy(user_xy[:, 0] - qx, user_xy[:, 1] - qy, altitude_m))
+
+
+def slot_secure_bits_for_photons(photons: ArrayLike, rate_bps: ArrayLike, distance_m: ArrayLike, slot_s: float,
+                                 photons_m: float, light_speed_mps: float, alpha_beta: float) -> NDArray[np.float64]:
+    """Total secure bits of a slot for photon counts ``photons`` (..., K) given each user's data
+    rate (K,) (used by the planners' eps search; same formulas as :func:`secure_slot`)."""
+    ph = qkd_phase(photons, distance_m, photons_m, light_speed_mps, alpha_beta)
+    data = np.maximum(slot_s - ph["qkd_time_s"].sum(axis=-1), 0.0)
+    return data * np.sum((1.0 - ph["key_error_rate"]) * np.asarray(rate_bps), axis=-1)
+
+
+__all__ = ["QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
+           "secure_slot", "user_distances", "slot_secure_bits_for_photons"]

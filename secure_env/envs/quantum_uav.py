@@ -1,0 +1,111 @@
+"""QuantumUav-v0: the UAV base station that also runs QKD with every user at the start of each slot."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from secure_env.core import quantum_uav as qmodel
+from secure_env.core import uav_ofdma as model
+from secure_env.envs.uav_ofdma import UavSecureOfdmaEnv
+from secure_env.scenarios import QuantumUavScenario, make_scenario
+
+
+class QuantumUavEnv(UavSecureOfdmaEnv):
+    """UavSecureOfdma-v0 with a QKD phase per user opening every slot (both papers joined).
+
+    ## Description
+    Everything of :class:`~secure_env.envs.uav_ofdma.UavSecureOfdmaEnv` (flight, OFDMA, leakage,
+    limits), plus: in slot n, after moving to q[n], the UAV runs QKD with each user k in turn for
+    t_k[n] = d_k[n] / c * ceil(8 m / eps_k[n]^2) (Yang et al. eq. (8); d_k[n] is the 3-D UAV-user
+    distance, so flying closer shortens the key exchange), then sends data for the rest of the
+    slot, tau - sum_k t_k[n] (negative: no data, flagged and penalised). User k's secure bits are
+    (1 - e_k(eps_k[n])) * data time * its OFDMA rate, with the error rate e_k of eq. (4). Energy of
+    a slot: tau (P_C + P_fly) + data time * P_tx + sum_k t_k * P_QKD (``qkd_source_power_w``,
+    default 0). With ``qkd_enabled=False`` there is no QKD phase and e_k = 0: the env is then
+    UavSecureOfdma-v0 step for step (the extra action entries are ignored).
+
+    ## Action space
+    ``Box(-1, 1, (3 + 2 N_F + K,), float32)``: the UavSecureOfdma-v0 action, then one entry per
+    user for its QKD time budget tau 10^(6 (a_k - 1) / 2) (6 decades below the slot). The env runs
+    the most photon pairs that fit the budget, N_k = max(floor(budget c / d_k), 8 m), i.e. the
+    smallest eps_k = sqrt(8 m / N_k) whose QKD time fits (eps_k = 1 if even 8 m pairs do not fit
+    the budget; the phase then takes its minimum time). :func:`secure_env.core.quantum_uav.encode_qkd_action`
+    is the inverse of the budget coding.
+
+    ## Observation space
+    As UavSecureOfdma-v0 (the QKD time follows from the distances the observation gives).
+
+    ## Reward
+    As UavSecureOfdma-v0 with secure bits in place of bits: (SEE_n - SEE_{n-1}) / 1000 minus the
+    penalties, SEE_n the secure bits over the energy of slots 1..n; a QKD overrun adds
+    ``leakage_penalty * overrun / tau``; the R_min penalty applies to the mission-average secure
+    rate. Undiscounted, the return is the mission's secure energy efficiency in kbit/J minus the
+    penalties.
+
+    ## Starting state, episode end
+    As UavSecureOfdma-v0.
+
+    ## Info
+    As UavSecureOfdma-v0 plus ``qkd_time_s`` (K,), ``basis_prob`` (K,), ``key_error_rate`` (K,),
+    ``data_time_s``, ``secure_bits``, ``secure_bits_per_user`` (K,), ``qkd_overrun_s`` (also in
+    ``cost``); at the end ``episode_metrics`` adds ``secure_energy_efficiency_bits_per_joule`` (the
+    headline metric), ``qkd_overrun_slots`` and ``mean_key_error_rate`` (weighted by the data bits each key protects). ``bits`` and
+    ``energy_efficiency_bits_per_joule`` count every data bit; ``min_rate_shortfall_bps`` and
+    ``min_user_rate_bps`` refer to secure rates.
+
+    ## Arguments
+    Every keyword of UavSecureOfdma-v0 plus ``photons_m`` (10), ``alpha_beta`` (0.5),
+    ``light_speed_mps`` (3e8), ``qkd_source_power_w`` (0) and ``qkd_enabled`` (True); see
+    :class:`~secure_env.scenarios.QuantumUavScenario`.
+    """
+
+    primary_metric = "secure_energy_efficiency_bits_per_joule"
+
+    def __init__(self, render_mode: str | None = None,
+                 scenario: str | QuantumUavScenario | dict[str, Any] | None = None,
+                 **overrides: Any) -> None:
+        s = make_scenario(scenario or "quantum_uav", default="quantum_uav", **overrides)
+        if not isinstance(s, QuantumUavScenario):
+            raise ValueError(f"scenario must be a quantum_uav (QuantumUavScenario) scenario, got {type(s).__name__}")
+        super().__init__(render_mode=render_mode, scenario=s)
+        k = s.num_users
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(model.action_size(s.num_subcarriers) + k,),
+                                       dtype=np.float32)
+
+    def _reset_state(self) -> None:
+        super()._reset_state()
+        self._overrun_slots = 0
+        self._err_bits = 0.0
+
+    def _slot_extra(self, action: np.ndarray, qx: float, qy: float, out: dict[str, Any]) -> dict[str, Any]:
+        s, c = self.scenario, self.constants
+        k = s.num_users
+        fixed = c.circuit_power_w + out["flight_power_w"]
+        if s.qkd_enabled:
+            budget = qmodel.decode_qkd_action(action[self._uav_dim:], c.slot_s)
+            dist = qmodel.user_distances(qx, qy, self._users, c.altitude_m)
+            photons = qmodel.photons_for_budget(budget, dist, s.photons_m, s.light_speed_mps)
+            ph = qmodel.qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
+        else:
+            ph = {"basis_prob": np.ones(k), "qkd_time_s": np.zeros(k), "key_error_rate": np.zeros(k)}
+        sec = qmodel.secure_slot(out["bits_per_user"], ph["key_error_rate"], ph["qkd_time_s"], c.slot_s,
+                                 out["transmit_power_w"], fixed, s.qkd_source_power_w)
+        secure_user = sec["secure_bits_per_user"]
+        secure = float(secure_user.sum())
+        overrun = sec["overrun_s"]
+        self._overrun_slots += overrun > 0.0
+        self._err_bits += float(np.dot(ph["key_error_rate"], out["bits_per_user"]))
+        cost = overrun / c.slot_s
+        return {"secure_bits_per_user": secure_user, "secure_bits": secure, "energy_j": sec["energy_j"],
+                "cost": cost,
+                "info": {"qkd_time_s": ph["qkd_time_s"], "basis_prob": ph["basis_prob"],
+                         "key_error_rate": ph["key_error_rate"], "data_time_s": sec["data_time_s"],
+                         "secure_bits": secure, "secure_bits_per_user": secure_user,
+                         "qkd_overrun_s": overrun, "cost_qkd": cost}}
+
+    def _episode_extra(self, secure_ee: float) -> dict[str, float]:
+        return {"secure_energy_efficiency_bits_per_joule": secure_ee,
+                "qkd_overrun_slots": float(self._overrun_slots),
+                "mean_key_error_rate": self._err_bits / self._bits if self._bits > 0 else 0.0}
