@@ -85,39 +85,20 @@ def true_energy_efficiency(scenario: Any, positions: ArrayLike, velocities: Arra
     return float(out["energy_efficiency_bits_per_joule"])
 
 
-class _Sca:
-    """The convex problem (53) as a cvxpy problem with the expansion point and eta as parameters."""
+class _FlightSca:
+    """What both SCA problems share: kinematics (C8-C12), the flight-power slack (47)-(50), the
+    surrogate total power Pbar with C5, the expansion point of the slack, and the solve call."""
 
-    def __init__(self, scenario: Any, plan: cai2019.PowerPlan, user_xy: NDArray[np.float64]) -> None:
-        import cvxpy as cp
-
-        s = scenario
-        c = model.SlotConstants.from_scenario(s)
-        self.s, self.c = s, c
-        n, k = plan.counts.shape
-        self.n, self.k = n, k
+    def _flight(self, cp: Any, p_comm: Any) -> tuple[list[Any], Any]:
+        """Variables q, v, chi and parameters chi_j, v_j, phi_const; returns (constraints, Pbar)."""
+        s, c, n = self.s, self.c, self.n
         rotor = c.rotor
-        counts = plan.counts.astype(np.float64)
-        pk = plan.power_per_subcarrier
-        self.rho = pk * c.gamma0                                    # m^2, (N, K)
-        self.cw = counts * c.subcarrier_hz                          # Hz, (N, K)
-        p_comm = np.sum(counts * pk, axis=1)                        # W, (N,)
-        p_hat = np.max(np.where(counts > 0, pk, 0.0), axis=1)
-        d_req = p_hat * c.gamma0 / c.gamma_tol                      # m^2 the eavesdropper must keep
-        self.users = user_xy / _POS
-        eve = np.asarray(c.eve_xy) / _POS
-        h2 = c.altitude_m ** 2
-
         self.q = cp.Variable((n, 2))
         self.v = cp.Variable((n, 2))
         self.chi = cp.Variable(n, pos=True)
-        self.eta = cp.Parameter(nonneg=True)
-        self.a_hat = cp.Parameter((n, k))
-        self.b_hat = cp.Parameter((n, k), nonneg=True)
         self.chi_j = cp.Parameter(n, nonneg=True)
         self.v_j = cp.Parameter((n, 2))
         self.phi_const = cp.Parameter(n)
-
         q0 = np.asarray(s.start_xy) / _POS
         qf = np.asarray(s.end_xy) / _POS
         step = s.slot_s * _VEL / _POS
@@ -132,12 +113,70 @@ class _Sca:
                + 2.0 * scale_v * cp.sum(cp.multiply(self.v_j, self.v), axis=1) + self.phi_const)
         cons.append(cp.power(self.chi, -2) <= phi)
         speed2 = cp.sum(cp.square(self.v), axis=1)
-        pbar = ((p_comm + c.circuit_power_w + rotor.profile_power_w) / _POWER
+        pbar = ((c.circuit_power_w + rotor.profile_power_w) / _POWER + p_comm / _POWER
                 + 3.0 * rotor.profile_power_w * _VEL ** 2 / rotor.tip_speed_mps ** 2 / _POWER * speed2
                 + rotor.induced_power_w / _POWER * self.chi
                 + rotor.parasite_coeff * _VEL ** 3 / _POWER * cp.power(cp.norm(self.v, 2, axis=1), 3))
-        self.pbar = pbar
         cons.append(pbar <= c.p_max_w / _POWER)
+        self.pbar = pbar
+        return cons, pbar
+
+    def _set_flight_point(self, v_j: NDArray[np.float64]) -> None:
+        c = self.c
+        chi_j = induced_slack(np.linalg.norm(v_j, axis=1), c.rotor)
+        vv = v_j / _VEL
+        scale_v = _VEL ** 2 / c.rotor.induced_velocity_mps ** 2
+        self.chi_j.value = chi_j
+        self.v_j.value = vv
+        self.phi_const.value = -chi_j ** 2 - scale_v * np.sum(vv * vv, axis=1)
+
+    @staticmethod
+    def _s_procedure(cp: Any, x: Any, lam: Any, zeta_term: Any, varpi: Any, radius: float) -> Any:
+        """||x||^2 <= (1 + varpi)(lam - zeta_term - varpi r^2) as a rotated second-order cone,
+        x = q - w_E (rows), lam the tangent (44) plus H^2 (pos units)."""
+        cn = lam - zeta_term - varpi * (radius / _POS) ** 2
+        y = 1.0 + varpi
+        return cp.SOC(y + cn, cp.vstack([2.0 * x[:, 0], 2.0 * x[:, 1], y - cn]), axis=0)
+
+    def solve(self, eta: float) -> None:
+        import cvxpy as cp
+
+        self.eta.value = max(eta, 0.0)
+        self.problem.solve(solver=cp.CLARABEL, canon_backend=cp.SCIPY_CANON_BACKEND)
+        if self.problem.status not in ("optimal", "optimal_inaccurate"):
+            raise RuntimeError(f"{type(self).__name__} SCA step: solver status {self.problem.status}")
+
+    def surrogate_ratio(self) -> tuple[float, float]:
+        """(sum R_lb in bit/s, sum Pbar in W) at the current solution."""
+        return float(self.rlb.value) * _RATE, float(np.sum(self.pbar.value)) * _POWER
+
+
+class _Sca(_FlightSca):
+    """The convex problem (53) as a cvxpy problem with the expansion point and eta as parameters."""
+
+    def __init__(self, scenario: Any, plan: cai2019.PowerPlan, user_xy: NDArray[np.float64]) -> None:
+        import cvxpy as cp
+
+        s = scenario
+        c = model.SlotConstants.from_scenario(s)
+        self.s, self.c = s, c
+        n, k = plan.counts.shape
+        self.n, self.k = n, k
+        counts = plan.counts.astype(np.float64)
+        pk = plan.power_per_subcarrier
+        self.rho = pk * c.gamma0                                    # m^2, (N, K)
+        self.cw = counts * c.subcarrier_hz                          # Hz, (N, K)
+        p_comm = np.sum(counts * pk, axis=1)                        # W, (N,)
+        p_hat = np.max(np.where(counts > 0, pk, 0.0), axis=1)
+        d_req = p_hat * c.gamma0 / c.gamma_tol                      # m^2 the eavesdropper must keep
+        self.users = user_xy / _POS
+        eve = np.asarray(c.eve_xy) / _POS
+        h2 = c.altitude_m ** 2
+
+        self.eta = cp.Parameter(nonneg=True)
+        self.a_hat = cp.Parameter((n, k))
+        self.b_hat = cp.Parameter((n, k), nonneg=True)
+        cons, pbar = self._flight(cp, p_comm)
         # leakage: S-procedure in SOC form for the slots where it can bind
         active = np.flatnonzero(d_req > h2 * (1 + 1e-12))
         self.active = active
@@ -147,10 +186,7 @@ class _Sca:
             self.g2 = cp.Parameter(len(active))              # -||q_j - w_E||^2 + (H^2 - D_req)/L^2
             qa = self.q[active]
             lam = 2.0 * cp.sum(cp.multiply(self.g, qa - eve), axis=1) + self.g2
-            cn = lam - self.varpi * (c.eve_radius_m / _POS) ** 2
-            y = 1.0 + self.varpi
-            x = qa - eve
-            cons.append(cp.SOC(y + cn, cp.vstack([2.0 * x[:, 0], 2.0 * x[:, 1], y - cn]), axis=0))
+            cons.append(self._s_procedure(cp, qa - eve, lam, 0.0, self.varpi, c.eve_radius_m))
             self.hd = (h2 - d_req[active]) / _POS ** 2
         # rate lower bound (46), per user
         rlb_user = []
@@ -167,12 +203,7 @@ class _Sca:
     def set_point(self, q_j: NDArray[np.float64], v_j: NDArray[np.float64]) -> None:
         """Expansion point (positions and velocities in SI units)."""
         c = self.c
-        chi_j = induced_slack(np.linalg.norm(v_j, axis=1), c.rotor)
-        vv = v_j / _VEL
-        scale_v = _VEL ** 2 / c.rotor.induced_velocity_mps ** 2
-        self.chi_j.value = chi_j
-        self.v_j.value = vv
-        self.phi_const.value = -chi_j ** 2 - scale_v * np.sum(vv * vv, axis=1)
+        self._set_flight_point(v_j)
         d2 = c.altitude_m ** 2 + np.sum((q_j[:, None, :] - self.users[None] * _POS) ** 2, axis=-1)   # (N, K)
         lin = self.rho / (d2 + self.rho) / d2 / _LN2                                                 # 1/m^2
         b = self.cw * lin * _POS ** 2 / _RATE
@@ -184,20 +215,8 @@ class _Sca:
             self.g.value = g
             self.g2.value = -np.sum(g * g, axis=1) + self.hd
 
-    def solve(self, eta: float) -> None:
-        import cvxpy as cp
-
-        self.eta.value = max(eta, 0.0)
-        self.problem.solve(solver=cp.CLARABEL, canon_backend=cp.SCIPY_CANON_BACKEND)
-        if self.problem.status not in ("optimal", "optimal_inaccurate"):
-            raise RuntimeError(f"sub-problem 2 SCA step: solver status {self.problem.status}")
-
     def solution(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         return np.asarray(self.q.value) * _POS, np.asarray(self.v.value) * _VEL
-
-    def surrogate_ratio(self) -> tuple[float, float]:
-        """(sum R_lb in bit/s, sum Pbar in W) at the current solution."""
-        return float(self.rlb.value) * _RATE, float(np.sum(self.pbar.value)) * _POWER
 
 
 def subproblem2(scenario: Any, plan: cai2019.PowerPlan, positions: ArrayLike, velocities: ArrayLike,
@@ -302,7 +321,7 @@ def _replan_on(plan: cai2019.PowerPlan, scenario: Any, positions: NDArray[np.flo
 
 
 # -- beyond the paper: joint refinement of trajectory and power ------------------------------------
-class _JointSca:
+class _JointSca(_FlightSca):
     """One convex step over trajectory, velocity AND per-subcarrier powers (schedule fixed).
 
     The rate of a scheduled (slot, user) pair is W log2(1 + gamma0 p / d^2). With a slack
@@ -322,7 +341,6 @@ class _JointSca:
         self.s, self.c = s, c
         n, k = counts.shape
         self.n, self.k = n, k
-        rotor = c.rotor
         self.slot_idx, self.user_idx = np.nonzero(counts > 0)
         m = len(self.slot_idx)
         self.counts = counts
@@ -332,9 +350,6 @@ class _JointSca:
         h2 = (c.altitude_m / _POS) ** 2
         g0 = c.gamma0 / _POS ** 2                                   # pos-units^2 per W
 
-        self.q = cp.Variable((n, 2))
-        self.v = cp.Variable((n, 2))
-        self.chi = cp.Variable(n, pos=True)
         self.p = cp.Variable(m, nonneg=True)                        # W per subcarrier
         self.dist = cp.Variable(m)                                  # S, pos-units^2
         self.zeta = cp.Variable(n)
@@ -343,36 +358,14 @@ class _JointSca:
         self.dist_j = cp.Parameter(m, pos=True)
         self.inv_dist_j = cp.Parameter(m, pos=True)
         self.log_dist_j = cp.Parameter(m)
-        self.chi_j = cp.Parameter(n, nonneg=True)
-        self.v_j = cp.Parameter((n, 2))
-        self.phi_const = cp.Parameter(n)
         self.g = cp.Parameter((n, 2))
         self.g2 = cp.Parameter(n)
-
-        q0 = np.asarray(s.start_xy) / _POS
-        qf = np.asarray(s.end_xy) / _POS
-        step = s.slot_s * _VEL / _POS
-        cons = [self.q[0] == q0 + step * self.v[0], self.q[1:] == self.q[:-1] + step * self.v[1:],
-                self.q[n - 1] == qf,
-                cp.norm(self.v, 2, axis=1) <= s.v_max_mps / _VEL * (1 - _MARGIN)]
-        if n > 1:
-            cons.append(cp.norm(self.v[1:] - self.v[:-1], 2, axis=1) <= c.dv_max_mps / _VEL * (1 - _MARGIN))
-        scale_v = _VEL ** 2 / rotor.induced_velocity_mps ** 2
-        phi = (2.0 * cp.multiply(self.chi_j, self.chi)
-               + 2.0 * scale_v * cp.sum(cp.multiply(self.v_j, self.v), axis=1) + self.phi_const)
-        cons.append(cp.power(self.chi, -2) <= phi)
         # per-slot transmit power as a sparse sum over the scheduled pairs
         a = np.zeros((n, m))
         a[self.slot_idx, np.arange(m)] = cnt
         p_comm = a @ self.p
+        cons, pbar = self._flight(cp, p_comm)
         cons.append(p_comm <= c.peak_power_w)
-        speed2 = cp.sum(cp.square(self.v), axis=1)
-        pbar = ((c.circuit_power_w + rotor.profile_power_w) / _POWER + p_comm / _POWER
-                + 3.0 * rotor.profile_power_w * _VEL ** 2 / rotor.tip_speed_mps ** 2 / _POWER * speed2
-                + rotor.induced_power_w / _POWER * self.chi
-                + rotor.parasite_coeff * _VEL ** 3 / _POWER * cp.power(cp.norm(self.v, 2, axis=1), 3))
-        self.pbar = pbar
-        cons.append(pbar <= c.p_max_w / _POWER)
         # distance slack and rate surrogate
         qm = self.q[self.slot_idx]
         cons.append(cp.sum(cp.square(qm - self.users[self.user_idx]), axis=1) + h2 <= self.dist)
@@ -382,11 +375,8 @@ class _JointSca:
         self.rate = rate
         # leakage: p <= gamma_tol zeta / gamma0 and the S-procedure cone with zeta variable
         cons.append(self.p <= c.gamma_tol * self.zeta[self.slot_idx] / g0)
-        lam = 2.0 * cp.sum(cp.multiply(self.g, self.q - eve), axis=1) + self.g2
-        cn = lam + h2 - self.zeta - self.varpi * (c.eve_radius_m / _POS) ** 2
-        y = 1.0 + self.varpi
-        x = self.q - eve
-        cons.append(cp.SOC(y + cn, cp.vstack([2.0 * x[:, 0], 2.0 * x[:, 1], y - cn]), axis=0))
+        lam = 2.0 * cp.sum(cp.multiply(self.g, self.q - eve), axis=1) + self.g2 + h2
+        cons.append(self._s_procedure(cp, self.q - eve, lam, self.zeta, self.varpi, c.eve_radius_m))
         if s.r_min_bps > 0:
             for kk in range(k):
                 mine = np.flatnonzero(self.user_idx == kk)
@@ -397,12 +387,7 @@ class _JointSca:
 
     def set_point(self, q_j: NDArray[np.float64], v_j: NDArray[np.float64]) -> None:
         c = self.c
-        chi_j = induced_slack(np.linalg.norm(v_j, axis=1), c.rotor)
-        vv = v_j / _VEL
-        scale_v = _VEL ** 2 / c.rotor.induced_velocity_mps ** 2
-        self.chi_j.value = chi_j
-        self.v_j.value = vv
-        self.phi_const.value = -chi_j ** 2 - scale_v * np.sum(vv * vv, axis=1)
+        self._set_flight_point(v_j)
         qm = q_j[self.slot_idx] / _POS
         d = (c.altitude_m / _POS) ** 2 + np.sum((qm - self.users[self.user_idx]) ** 2, axis=1)
         self.dist_j.value = d
@@ -412,21 +397,10 @@ class _JointSca:
         self.g.value = g
         self.g2.value = -np.sum(g * g, axis=1)
 
-    def solve(self, eta: float) -> None:
-        import cvxpy as cp
-
-        self.eta.value = max(eta, 0.0)
-        self.problem.solve(solver=cp.CLARABEL, canon_backend=cp.SCIPY_CANON_BACKEND)
-        if self.problem.status not in ("optimal", "optimal_inaccurate"):
-            raise RuntimeError(f"joint SCA step: solver status {self.problem.status}")
-
     def solution(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         pk = np.zeros((self.n, self.k))
         pk[self.slot_idx, self.user_idx] = np.maximum(np.asarray(self.p.value), 0.0)
         return np.asarray(self.q.value) * _POS, np.asarray(self.v.value) * _VEL, pk
-
-    def surrogate_ratio(self) -> tuple[float, float]:
-        return float(self.rlb.value) * _RATE, float(np.sum(self.pbar.value)) * _POWER
 
 
 def _plan_with_powers(scenario: Any, counts: NDArray[np.int64], pk: NDArray[np.float64],
