@@ -8,6 +8,11 @@ import gymnasium as gym
 
 __version__ = "0.1.0"
 
+_VECTOR_ENTRY_POINTS = {
+    "secure_env/QkdNoma-v0": "secure_env.envs.vector:QkdNomaVectorEnv",
+    "secure_env/UavSecureOfdma-v0": "secure_env.envs.vector:UavSecureOfdmaVectorEnv",
+    "secure_env/QuantumUav-v0": "secure_env.envs.vector:QuantumUavVectorEnv",
+}
 _ENTRY_POINTS = {
     "secure_env/QkdNoma-v0": "secure_env.envs.qkd_noma:QkdNomaEnv",
     "secure_env/UavSecureOfdma-v0": "secure_env.envs.uav_ofdma:UavSecureOfdmaEnv",
@@ -19,7 +24,8 @@ ENV_IDS = tuple(_ENTRY_POINTS)
 def _register() -> None:
     for env_id, entry_point in _ENTRY_POINTS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point)
+            gym.register(id=env_id, entry_point=entry_point,
+                         vector_entry_point=_VECTOR_ENTRY_POINTS[env_id])
 
 
 _register()

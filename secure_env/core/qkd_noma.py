@@ -89,6 +89,32 @@ def sample_drops(rng: np.random.Generator, scenario: Any, batch_shape: tuple[int
     return positions, distances, sample_gains(rng, distances)
 
 
+def sample_episode(rng: np.random.Generator, scenario: Any
+                   ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """An episode's randomness in one go, as the envs draw it at reset: user positions, then the
+    Rayleigh fading of every frame plus one (the observation after the last frame).
+    Returns (positions (K, 2), distances (K,), fading (frames + 1, K))."""
+    positions = sample_user_positions(rng, scenario)
+    distances = user_distances(positions, scenario)
+    fading = rayleigh_power(rng, (scenario.frames_per_episode + 1, scenario.num_users))
+    return positions, distances, fading
+
+
+def episode_gains(fading: ArrayLike, distances: ArrayLike) -> NDArray[np.float64]:
+    """Channel gains of a frame from its fading draw (see :func:`sample_episode`)."""
+    return channel_gain(distances, fading)
+
+
+def observation(scenario: Any, gains: ArrayLike, distances: ArrayLike, limit: float) -> NDArray[np.float32]:
+    """The QkdNoma-v0 observation (..., 2K): ((10 log10(h P_max / sigma^2) - 40) / 20, d / (area / sqrt 2)),
+    clipped to [-limit, limit]."""
+    s = scenario
+    snr_db = 10.0 * np.log10(np.asarray(gains) * s.p_max_w / s.noise_w)
+    d_norm = np.asarray(distances) / (s.area_m / np.sqrt(2.0))
+    obs = np.concatenate([(snr_db - 40.0) / 20.0, d_norm], axis=-1)
+    return np.clip(obs, -limit, limit).astype(np.float32)
+
+
 def play_frame(scenario: Any, gains: ArrayLike, distances: ArrayLike, eps: ArrayLike,
                split: ArrayLike) -> dict[str, NDArray[Any]]:
     """Everything that happens in one frame for decoded actions (eps, split).

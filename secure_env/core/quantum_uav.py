@@ -71,7 +71,7 @@ def user_distances(qx: float, qy: float, user_xy: NDArray[np.float64], altitude_
     """3-D UAV-user distances d_k = sqrt(H^2 + ||q - w_k||^2)."""
     from secure_env.core.ofdma import squared_distance_xy
 
-    return np.sqrt(squared_distance_xy(user_xy[:, 0] - qx, user_xy[:, 1] - qy, altitude_m))
+    return np.sqrt(squared_distance_xy(user_xy[..., 0] - qx, user_xy[..., 1] - qy, altitude_m))
 
 
 def slot_secure_bits_for_photons(photons: ArrayLike, rate_bps: ArrayLike, distance_m: ArrayLike, slot_s: float,

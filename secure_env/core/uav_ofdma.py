@@ -12,6 +12,7 @@ v[n] against v[n-1] for n >= 2; the first slot's velocity is limited by the spee
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from secure_env.core.flight import RotorParams, flight_power
 from secure_env.core.ofdma import energy_efficiency, squared_distance_xy, subcarrier_rate
-from secure_env.core.secrecy import leakage_snr, worst_case_eve_distance_sq_xy
+from secure_env.core.secrecy import leakage_power_cap, leakage_snr, worst_case_eve_distance_sq_xy
 
 #: relative slack on the leakage limit before a slot counts as violating it: float32 actions
 #: cannot land exactly on the cap (a planner at the cap is off by about 1e-7)
@@ -313,6 +314,24 @@ def trajectory_outcome(positions: ArrayLike, velocities: ArrayLike, power_w: Arr
     out["energy_efficiency_bits_per_joule"] = float(energy_efficiency(out["bits"], out["energy_j"]))
     out["mean_rate_bps"] = out["bits_per_user"].sum(axis=0) / (n * c.slot_s)
     return out
+
+
+def observation_features(c: SlotConstants, scale_m: float, start_xy: tuple[float, float],
+                         end_xy: tuple[float, float], num_slots: int, qx: Any, qy: Any, vx: Any, vy: Any,
+                         slots_left: Any) -> list[Any]:
+    """The 12 geometry features that open the UAV envs' observation (floats or batch arrays):
+    position - q0, velocity / V_max, slots left / N, offset to qF, reach margin, offset to the
+    eavesdropper estimate, r_E, log10 of the whole-band leakage cap over P_peak (see the env)."""
+    inv = 1.0 / scale_m
+    ex, ey = end_xy[0] - qx, end_xy[1] - qy
+    margin = (slots_left * c.v_max_mps * c.slot_s - (ex * ex + ey * ey) ** 0.5) * inv
+    wx, wy = c.eve_xy
+    d_e2 = worst_case_eve_distance_sq_xy(qx - wx, qy - wy, c.eve_radius_m, c.altitude_m)
+    band = c.num_subcarriers * leakage_power_cap(c.gamma_tol, c.gamma0, d_e2) / c.peak_power_w
+    log_band = np.log10(band) if isinstance(band, np.ndarray) else math.log10(band)
+    return [(qx - start_xy[0]) * inv, (qy - start_xy[1]) * inv, vx / c.v_max_mps, vy / c.v_max_mps,
+            slots_left / num_slots, ex * inv, ey * inv, margin, (wx - qx) * inv, (wy - qy) * inv,
+            c.eve_radius_m * inv + 0.0 * qx, log_band]
 
 
 def sample_users(rng: np.random.Generator, scenario: Any, batch_shape: tuple[int, ...] = ()

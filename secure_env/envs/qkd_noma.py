@@ -49,7 +49,9 @@ class QkdNomaEnv(gym.Env):
 
     ## Starting state
     ``reset`` draws K user positions uniformly in the ``area_m`` square (distances clipped at
-    ``min_distance_m``), kept for the episode, and the first frame's Rayleigh fading.
+    ``min_distance_m``), kept for the episode, then the Rayleigh fading of every frame of the
+    episode (:func:`secure_env.core.qkd_noma.sample_episode`; drawing it up front lets the native
+    vector env reproduce single envs without a per-env draw in ``step``).
 
     ## Episode end
     Never terminates; truncated after ``frames_per_episode`` frames. Every step draws fresh fading.
@@ -103,7 +105,8 @@ class QkdNomaEnv(gym.Env):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        self._positions, self._distances, self._gains = model.sample_drops(self.np_random, self.scenario)
+        self._positions, self._distances, self._fading = model.sample_episode(self.np_random, self.scenario)
+        self._gains = model.episode_gains(self._fading[0], self._distances)
         self._frame = 0
         self._last = None
         self._sum_min_rate = 0.0
@@ -142,7 +145,7 @@ class QkdNomaEnv(gym.Env):
                 "infeasible_frames": self._infeasible,
                 "frames": self._frame,
             }
-        self._gains = model.sample_gains(self.np_random, self._distances)
+        self._gains = model.episode_gains(self._fading[self._frame], self._distances)
         info.update(self._frame_info())
         return self._obs(), reward, False, truncated, info
 
@@ -158,8 +161,4 @@ class QkdNomaEnv(gym.Env):
         return {"channel_gain": self._gains.copy(), "distance_m": self._distances.copy()}
 
     def _obs(self) -> np.ndarray:
-        s = self.scenario
-        snr_db = 10.0 * np.log10(self._gains * s.p_max_w / s.noise_w)
-        d_norm = self._distances / (s.area_m / math.sqrt(2.0))
-        obs = np.concatenate([(snr_db - 40.0) / 20.0, d_norm])
-        return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
+        return model.observation(self.scenario, self._gains, self._distances, OBS_LIMIT)

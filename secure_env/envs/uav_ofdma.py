@@ -10,7 +10,6 @@ from gymnasium import spaces
 
 from secure_env.core import uav_ofdma as model
 from secure_env.core.ofdma import energy_efficiency_scalar
-from secure_env.core.secrecy import leakage_power_cap, worst_case_eve_distance_sq_xy
 from secure_env.scenarios import UavOfdmaScenario, make_scenario
 
 OBS_LIMIT = 10.0
@@ -262,15 +261,8 @@ class UavSecureOfdmaEnv(gym.Env):
         s, c = self.scenario, self.constants
         inv = 1.0 / self._scale
         qx, qy = self._qx, self._qy
-        left = s.num_slots - self._slot
-        ex, ey = self._end_x - qx, self._end_y - qy
-        margin = (left * c.v_max_mps * c.slot_s - math.hypot(ex, ey)) * inv
-        wx, wy = c.eve_xy
-        d_e2 = worst_case_eve_distance_sq_xy(qx - wx, qy - wy, c.eve_radius_m, c.altitude_m)
-        band_cap = c.num_subcarriers * leakage_power_cap(c.gamma_tol, c.gamma0, d_e2)
-        obs = [(qx - self._start_x) * inv, (qy - self._start_y) * inv, self._vx / c.v_max_mps,
-               self._vy / c.v_max_mps, left / s.num_slots, ex * inv, ey * inv, margin,
-               (wx - qx) * inv, (wy - qy) * inv, c.eve_radius_m * inv, math.log10(band_cap / c.peak_power_w)]
+        obs = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, qx, qy,
+                                         self._vx, self._vy, s.num_slots - self._slot)
         for ux, uy in self._user_list:
             obs.append((ux - qx) * inv)
             obs.append((uy - qy) * inv)

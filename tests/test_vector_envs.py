@@ -1,0 +1,98 @@
+"""Native vector envs: identical to B single envs (seeds, actions, autoreset), Gymnasium conventions."""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+import secure_env
+
+CASES = [
+    ("secure_env/QkdNoma-v0", dict(frames_per_episode=4, num_users=3)),
+    ("secure_env/QkdNoma-v0", dict(frames_per_episode=3, multiple_access="tdma")),
+    ("secure_env/UavSecureOfdma-v0", dict(num_slots=5, end_xy=(100.0, 0.0), random_users=True, num_subcarriers=8)),
+    ("secure_env/UavSecureOfdma-v0", dict(num_slots=4, end_xy=(80.0, 0.0), r_min_bps=0.0, num_subcarriers=4)),
+    ("secure_env/QuantumUav-v0", dict(num_slots=5, end_xy=(100.0, 0.0), random_users=True, num_subcarriers=8)),
+    ("secure_env/QuantumUav-v0", dict(num_slots=4, end_xy=(80.0, 0.0), qkd_enabled=False, num_subcarriers=4)),
+]
+
+
+def _close(a, b, key):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype == object or b.dtype == object:
+        assert a.tolist() == b.tolist(), key
+    elif np.issubdtype(a.dtype, np.floating) or np.issubdtype(b.dtype, np.floating):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300, err_msg=key)
+    else:
+        np.testing.assert_array_equal(a, b, err_msg=key)
+
+
+@pytest.mark.parametrize("env_id, kw", CASES)
+def test_vector_env_equals_single_envs_through_an_autoreset(env_id, kw):
+    b = 3
+    venv = gym.make_vec(env_id, num_envs=b, vectorization_mode="vector_entry_point", **kw)
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    singles = [gym.make(env_id, **kw) for _ in range(b)]
+    obs_v, _ = venv.reset(seed=10)
+    for i, env in enumerate(singles):
+        o, _ = env.reset(seed=10 + i)
+        np.testing.assert_array_equal(obs_v[i], o)
+    rng = np.random.default_rng(0)
+    ends = 0
+    for _ in range(13):
+        acts = rng.uniform(-1, 1, venv.action_space.shape).astype(np.float32)
+        obs_v, rew_v, term_v, trunc_v, info_v = venv.step(acts)
+        for i, env in enumerate(singles):
+            o, r, t, tr, info = env.step(acts[i])
+            assert r == pytest.approx(rew_v[i], rel=1e-12, abs=1e-15)
+            assert (t, tr) == (bool(term_v[i]), bool(trunc_v[i]))
+            for key, value in info.items():
+                if key == "episode_metrics":
+                    continue
+                _close(info_v[key][i], value, key)
+            if t or tr:
+                ends += 1
+                np.testing.assert_array_equal(info_v["final_obs"][i], o)
+                assert info_v["_episode_metrics"][i]
+                for key, value in info["episode_metrics"].items():
+                    assert info_v["episode_metrics"][key][i] == pytest.approx(value, rel=1e-12), key
+                o, _ = env.reset()
+            else:
+                assert "_final_obs" not in info_v or not info_v["_final_obs"][i]
+            np.testing.assert_array_equal(obs_v[i], o)
+    assert ends >= 2 * b          # at least two autoresets per sub-env were compared
+
+
+@pytest.mark.parametrize("env_id, kw", CASES[::2])
+def test_vector_env_spaces_dtypes_and_seeding(env_id, kw):
+    venv = gym.make_vec(env_id, num_envs=4, vectorization_mode="vector_entry_point", **kw)
+    single = gym.make(env_id, **kw)
+    assert venv.single_action_space == single.action_space
+    assert venv.single_observation_space == single.observation_space
+    assert venv.action_space.shape == (4,) + single.action_space.shape
+    obs, info = venv.reset(seed=3)
+    assert obs.dtype == np.float32 and venv.observation_space.contains(obs)
+    venv.action_space.seed(0)
+    a = venv.action_space.sample()
+    o1, r1, *_ = venv.step(a)
+    assert venv.observation_space.contains(o1) and r1.shape == (4,) and r1.dtype == np.float64
+    again = gym.make_vec(env_id, num_envs=4, vectorization_mode="vector_entry_point", **kw)
+    np.testing.assert_array_equal(again.reset(seed=3)[0], obs)
+    np.testing.assert_array_equal(again.step(a)[0], o1)
+    if kw.get("random_users") or env_id.endswith("QkdNoma-v0"):
+        other = gym.make_vec(env_id, num_envs=4, vectorization_mode="vector_entry_point", **kw)
+        assert not np.array_equal(other.reset(seed=4)[0], obs)
+
+
+@pytest.mark.parametrize("env_id", secure_env.ENV_IDS)
+def test_vector_env_rejects_bad_actions_and_keywords(env_id):
+    venv = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
+    venv.reset(seed=0)
+    shape = venv.action_space.shape
+    with pytest.raises(ValueError):
+        venv.step(np.full(shape, np.nan, dtype=np.float32))
+    with pytest.raises(ValueError):
+        venv.step(np.zeros((3,) + shape[1:], dtype=np.float32))
+    with pytest.raises(ValueError, match="nonsense"):
+        gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", nonsense=1)
