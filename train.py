@@ -37,6 +37,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--env-kw", action="append", metavar="KEY=VALUE", default=[],
                    help="env/scenario keyword, value read as YAML (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--vectorized", action="store_true",
+                   help="train on the native batched vector env (gymnasium make_vec vector_entry_point) "
+                        "instead of SB3's DummyVecEnv of single envs")
     return p
 
 
@@ -72,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = TrainConfig(env_id=args.env, algo=args.algo.lower(), timesteps=args.timesteps,
                           seed=args.seed, n_envs=args.n_envs, out=out, resume=args.resume, hyperparams=hp,
-                          env_kwargs=env_kwargs, progress_bar=not args.no_progress)
+                          env_kwargs=env_kwargs, progress_bar=not args.no_progress,
+                          vectorized=args.vectorized)
         try:
             agent, record = train(cfg)
         except (ValueError, TypeError) as err:  # bad hyperparameters reach SB3's constructor

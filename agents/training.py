@@ -51,7 +51,7 @@ class TrainConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     progress_bar: bool = True
     torch_threads: int = 1
-
+    vectorized: bool = False      # the native batched vector env instead of DummyVecEnv
 
 class AgentPolicy:
     """A trained model plus its observation normalisation, behind SB3's ``predict``."""
@@ -111,9 +111,14 @@ def _make_venv(cfg: TrainConfig, run: dict[str, Any], env_kwargs: dict[str, Any]
 
     (out / "monitor").mkdir(parents=True, exist_ok=True)
     n_envs = int(cfg.n_envs or run.get("n_envs", 8))
-    venv = make_vec_env(cfg.env_id, n_envs=n_envs, seed=cfg.seed, env_kwargs=env_kwargs,
-                        monitor_dir=str(out / "monitor"),
-                        monitor_kwargs={"override_existing": not cfg.resume})
+    if cfg.vectorized:
+        from agents.vec_adapter import make_native_vec_env
+
+        venv = make_native_vec_env(cfg.env_id, n_envs, cfg.seed, env_kwargs, out / "monitor")
+    else:
+        venv = make_vec_env(cfg.env_id, n_envs=n_envs, seed=cfg.seed, env_kwargs=env_kwargs,
+                            monitor_dir=str(out / "monitor"),
+                            monitor_kwargs={"override_existing": not cfg.resume})
     norm = run.get("normalize", False)
     if norm:
         if resume_vn is not None and resume_vn.exists():

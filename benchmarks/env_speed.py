@@ -18,7 +18,10 @@ that machine noise hits all envs alike. For UavSecureOfdma-v0 it also times, at 
   onto the acceleration disc and all bookkeeping).
 
 It prints steps/s, the ratio to Pendulum-v1 and, for the UAV env, the ratio to the bare-numpy
-floor, and writes the same numbers as JSON.
+floor. Then, for B in ``--batches`` (default 1, 64, 1024), it measures env-steps/s of gymnasium's
+SyncVectorEnv (B single envs in a Python loop) and of the native vector env
+(``vector_entry_point``) for every id and for CartPole-v1 (gymnasium's own CartPoleVectorEnv),
+plus the UAV numpy floor at batch B (the core calls alone), and writes all of it as JSON.
 """
 from __future__ import annotations
 
@@ -146,11 +149,86 @@ def uav_bare_numpy_loop(steps: int, seed: int) -> Callable[[], float]:
     return run
 
 
+def vector_loop(env_id: str, num_envs: int, mode: str, steps: int, seed: int) -> Callable[[], float]:
+    """Env-steps/s of ``gym.make_vec`` in ``mode`` ("sync" or "vector_entry_point") over presampled
+    batched actions (autoresets included)."""
+    venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
+    venv.action_space.seed(seed)
+    actions = [venv.action_space.sample() for _ in range(steps)]
+
+    def run() -> float:
+        venv.reset(seed=seed)
+        t0 = time.perf_counter()
+        for a in actions:
+            venv.step(a)
+        return steps * num_envs / (time.perf_counter() - t0)
+
+    return run
+
+
+def uav_core_batch_loop(num_envs: int, steps: int, seed: int) -> Callable[[], float]:
+    """The numpy floor at batch B: the core calls of one UavSecureOfdma-v0 step on arrays (decode,
+    projection, power cap, slot outcome), with no env shell (observation, info, autoreset)."""
+    env = gym.make(UAV_ID).unwrapped
+    c = env.constants
+    users = np.broadcast_to(env.geometry()["user_xy"], (num_envs, c.num_users, 2)).copy()
+    rng = np.random.default_rng(seed)
+    actions = rng.uniform(-1, 1, (steps, num_envs, env.action_space.shape[0])).astype(np.float32)
+
+    def run() -> float:
+        qx, qy, vx, vy = (np.zeros(num_envs) for _ in range(4))
+        first = np.zeros(num_envs, dtype=bool)
+        t0 = time.perf_counter()
+        for a in actions:
+            cx, cy, _, power, user = model.decode_parts(a, c)
+            vx, vy, _ = model.project_velocity_xy(cx, cy, vx, vy, first, c.v_max_mps, c.dv_max_mps)
+            speed = np.sqrt(vx * vx + vy * vy)
+            power, p_fly, _ = model.cap_transmit_power(power, speed, c)
+            qx, qy = qx + c.slot_s * vx, qy + c.slot_s * vy
+            model.slot_outcome_xy(qx, qy, speed, power, user, users, c, flight_w=p_fly)
+            first = ~first | first
+        return steps * num_envs / (time.perf_counter() - t0)
+
+    return run
+
+
+def vector_table(batches: tuple[int, ...], seed: int, budget_steps: int, repeats: int) -> list[dict[str, Any]]:
+    """SyncVectorEnv vs the native vector env (and CartPoleVectorEnv, and the UAV numpy floor)."""
+    rows = []
+    loops: dict[tuple[str, str, int], Callable[[], float]] = {}
+    for b in batches:
+        n_native = max(5, budget_steps // b)
+        n_sync = max(3, budget_steps // (20 * b))
+        for env_id in ("CartPole-v1",) + secure_env.ENV_IDS:
+            loops[(env_id, "native", b)] = vector_loop(env_id, b, "vector_entry_point", n_native, seed)
+            loops[(env_id, "sync", b)] = vector_loop(env_id, b, "sync", n_sync, seed)
+        loops[(UAV_ID, "numpy floor", b)] = uav_core_batch_loop(b, n_native, seed)
+    best = {key: 0.0 for key in loops}
+    for _ in range(repeats):
+        for key, loop in loops.items():
+            best[key] = max(best[key], loop())
+    print(f"\n{'env':<32} {'B':>5} {'sync':>11} {'native':>11} {'native/sync':>12} {'floor':>11} {'native/floor':>13}")
+    for b in batches:
+        for env_id in ("CartPole-v1",) + secure_env.ENV_IDS:
+            sync, native = best[(env_id, "sync", b)], best[(env_id, "native", b)]
+            floor = best.get((env_id, "numpy floor", b), math.nan)
+            rows.append({"env": env_id, "batch": b, "sync_env_steps_per_s": sync,
+                         "native_env_steps_per_s": native, "native_over_sync": native / sync,
+                         "numpy_floor_env_steps_per_s": floor, "native_over_floor": native / floor})
+            print(f"{env_id:<32} {b:>5} {sync:>11.0f} {native:>11.0f} {native / sync:>12.2f} "
+                  f"{'' if math.isnan(floor) else f'{floor:.0f}':>11} "
+                  f"{'' if math.isnan(floor) else f'{native / floor:.2f}':>13}")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batches", default="1,64,1024", help="vector batch sizes (comma separated)")
+    parser.add_argument("--vector-steps", type=int, default=40000,
+                        help="env-steps per native vector measurement (sync uses 1/20 of it)")
     parser.add_argument("--out", default="runs/benchmarks/env_speed.json")
     args = parser.parse_args(argv)
 
@@ -174,9 +252,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "ratio_to_bare_numpy": ratio_floor})
         print(f"{name:<52} {rate:>10.0f} {rate / pendulum:>11.3f} "
               f"{'' if math.isnan(ratio_floor) else f'{ratio_floor:.3f}':>13}")
+    batches = tuple(int(x) for x in args.batches.split(",") if x.strip())
+    vector_rows = vector_table(batches, args.seed, args.vector_steps, args.repeats) if batches else []
     result = {"steps": args.steps, "repeats": args.repeats, "python": platform.python_version(),
               "numpy": np.__version__, "gymnasium": gym.__version__, "machine": platform.machine(),
-              "rows": rows}
+              "rows": rows, "vector_rows": vector_rows}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
