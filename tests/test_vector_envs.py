@@ -96,3 +96,46 @@ def test_vector_env_rejects_bad_actions_and_keywords(env_id):
         venv.step(np.zeros((3,) + shape[1:], dtype=np.float32))
     with pytest.raises(ValueError, match="nonsense"):
         gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", nonsense=1)
+
+
+def test_sb3_adapter_matches_the_vector_env_and_reports_terminal_observations():
+    from agents.vec_adapter import NativeVecEnv
+
+    kw = dict(num_slots=3, end_xy=(60.0, 0.0), num_subcarriers=4)
+    venv = NativeVecEnv("secure_env/UavSecureOfdma-v0", 2, **kw)
+    venv.seed(5)
+    obs = venv.reset()
+    raw = gym.make_vec("secure_env/UavSecureOfdma-v0", num_envs=2, vectorization_mode="vector_entry_point", **kw)
+    np.testing.assert_array_equal(obs, raw.reset(seed=[5, 6])[0])
+    rng = np.random.default_rng(1)
+    for step in range(3):
+        a = rng.uniform(-1, 1, (2,) + venv.action_space.shape).astype(np.float32)
+        obs, rew, done, infos = venv.step(a)
+        o2, r2, t2, tr2, i2 = raw.step(a)
+        np.testing.assert_array_equal(obs, o2)
+        np.testing.assert_allclose(rew, r2.astype(np.float32))
+        np.testing.assert_array_equal(done, t2 | tr2)
+    assert done.all()
+    for i in range(2):
+        np.testing.assert_array_equal(infos[i]["terminal_observation"], i2["final_obs"][i])
+        assert infos[i]["TimeLimit.truncated"] is False
+        assert infos[i]["episode_metrics"]["energy_efficiency_bits_per_joule"] == pytest.approx(
+            i2["episode_metrics"]["energy_efficiency_bits_per_joule"][i])
+
+
+def test_train_py_vectorized_runs_and_writes_a_learning_curve(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "vec"
+    res = subprocess.run([sys.executable, str(root / "train.py"), "--vectorized", "--timesteps", "512",
+                          "--hp", "n_steps=32", "--hp", "batch_size=64", "--eval-episodes", "1",
+                          "--env-kw", "frames_per_episode=4", "--out", str(out), "--no-progress"],
+                         cwd=root, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert res.returncode == 0, res.stderr
+    assert list((out / "monitor").glob("native-*.monitor.csv"))
+    assert (out / "learning_curve.png").is_file() and (out / "scores.json").is_file()
