@@ -83,5 +83,39 @@ def slot_secure_bits_for_photons(photons: ArrayLike, rate_bps: ArrayLike, distan
     return data * np.sum((1.0 - ph["key_error_rate"]) * np.asarray(rate_bps), axis=-1)
 
 
-__all__ = ["QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
+def play_qkd_slot(scenario: Any, constants: Any, a_qkd: NDArray[np.float64], qx: Any, qy: Any,
+                  user_xy: NDArray[np.float64], out: dict[str, Any]) -> dict[str, Any]:
+    """The QKD stage of a slot the UAV env has just played (``out`` from
+    :func:`secure_env.core.uav_ofdma.slot_outcome_xy`), for one env (floats) or a batch.
+
+    Returns ``secure_bits_per_user``, ``secure_bits``, ``energy_j``, ``cost`` (overrun / tau),
+    ``key_error_bits`` (sum_k e_k bits_k) and ``info`` (the per-step info keys of QuantumUav-v0).
+    """
+    s, c = scenario, constants
+    shape = np.shape(out["bits_per_user"])
+    if s.qkd_enabled:
+        budget = decode_qkd_action(a_qkd, c.slot_s)
+        batch = np.ndim(qx) > 0
+        dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
+                              np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
+        photons = photons_for_budget(budget, dist, s.photons_m, s.light_speed_mps)
+        ph = qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
+    else:
+        ph = {"basis_prob": np.ones(shape), "qkd_time_s": np.zeros(shape), "key_error_rate": np.zeros(shape)}
+    sec = secure_slot(out["bits_per_user"], ph["key_error_rate"], ph["qkd_time_s"], c.slot_s,
+                      out["transmit_power_w"], c.circuit_power_w + out["flight_power_w"], s.qkd_source_power_w)
+    secure_user = sec["secure_bits_per_user"]
+    secure = secure_user.sum(axis=-1)
+    secure = float(secure) if np.ndim(secure) == 0 else secure
+    cost = sec["overrun_s"] / c.slot_s
+    err_bits = np.sum(ph["key_error_rate"] * out["bits_per_user"], axis=-1)
+    return {"secure_bits_per_user": secure_user, "secure_bits": secure, "energy_j": sec["energy_j"],
+            "cost": cost, "key_error_bits": float(err_bits) if np.ndim(err_bits) == 0 else err_bits,
+            "info": {"qkd_time_s": ph["qkd_time_s"], "basis_prob": ph["basis_prob"],
+                     "key_error_rate": ph["key_error_rate"], "data_time_s": sec["data_time_s"],
+                     "secure_bits": secure, "secure_bits_per_user": secure_user,
+                     "qkd_overrun_s": sec["overrun_s"], "cost_qkd": cost}}
+
+
+__all__ = ["play_qkd_slot", "QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
            "secure_slot", "user_distances", "slot_secure_bits_for_photons"]

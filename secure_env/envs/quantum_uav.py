@@ -80,30 +80,10 @@ class QuantumUavEnv(UavSecureOfdmaEnv):
         self._err_bits = 0.0
 
     def _slot_extra(self, action: np.ndarray, qx: float, qy: float, out: dict[str, Any]) -> dict[str, Any]:
-        s, c = self.scenario, self.constants
-        k = s.num_users
-        fixed = c.circuit_power_w + out["flight_power_w"]
-        if s.qkd_enabled:
-            budget = qmodel.decode_qkd_action(action[self._uav_dim:], c.slot_s)
-            dist = qmodel.user_distances(qx, qy, self._users, c.altitude_m)
-            photons = qmodel.photons_for_budget(budget, dist, s.photons_m, s.light_speed_mps)
-            ph = qmodel.qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
-        else:
-            ph = {"basis_prob": np.ones(k), "qkd_time_s": np.zeros(k), "key_error_rate": np.zeros(k)}
-        sec = qmodel.secure_slot(out["bits_per_user"], ph["key_error_rate"], ph["qkd_time_s"], c.slot_s,
-                                 out["transmit_power_w"], fixed, s.qkd_source_power_w)
-        secure_user = sec["secure_bits_per_user"]
-        secure = float(secure_user.sum())
-        overrun = sec["overrun_s"]
-        self._overrun_slots += overrun > 0.0
-        self._err_bits += float(np.dot(ph["key_error_rate"], out["bits_per_user"]))
-        cost = overrun / c.slot_s
-        return {"secure_bits_per_user": secure_user, "secure_bits": secure, "energy_j": sec["energy_j"],
-                "cost": cost,
-                "info": {"qkd_time_s": ph["qkd_time_s"], "basis_prob": ph["basis_prob"],
-                         "key_error_rate": ph["key_error_rate"], "data_time_s": sec["data_time_s"],
-                         "secure_bits": secure, "secure_bits_per_user": secure_user,
-                         "qkd_overrun_s": overrun, "cost_qkd": cost}}
+        res = qmodel.play_qkd_slot(self.scenario, self.constants, action[self._uav_dim:], qx, qy, self._users, out)
+        self._overrun_slots += res["info"]["qkd_overrun_s"] > 0.0
+        self._err_bits += res["key_error_bits"]
+        return res
 
     def _episode_extra(self, secure_ee: float) -> dict[str, float]:
         return {"secure_energy_efficiency_bits_per_joule": secure_ee,

@@ -295,30 +295,10 @@ class QuantumUavVectorEnv(UavSecureOfdmaVectorEnv):
         self._err_bits[idx] = 0.0
 
     def _slot_extra(self, a: np.ndarray, qx: np.ndarray, qy: np.ndarray, out: dict[str, Any]) -> dict[str, Any]:
-        s, c = self.scenario, self.constants
-        b, k = self.num_envs, s.num_users
-        fixed = c.circuit_power_w + out["flight_power_w"]
-        if s.qkd_enabled:
-            budget = qmodel.decode_qkd_action(a[:, self._uav_dim:], c.slot_s)
-            dist = qmodel.user_distances(qx[:, None], qy[:, None], self._users, c.altitude_m)
-            photons = qmodel.photons_for_budget(budget, dist, s.photons_m, s.light_speed_mps)
-            ph = qmodel.qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
-        else:
-            ph = {"basis_prob": np.ones((b, k)), "qkd_time_s": np.zeros((b, k)), "key_error_rate": np.zeros((b, k))}
-        sec = qmodel.secure_slot(out["bits_per_user"], ph["key_error_rate"], ph["qkd_time_s"], c.slot_s,
-                                 out["transmit_power_w"], fixed, s.qkd_source_power_w)
-        secure_user = sec["secure_bits_per_user"]
-        secure = secure_user.sum(axis=1)
-        overrun = sec["overrun_s"]
-        self._overrun_slots += overrun > 0.0
-        self._err_bits += np.sum(ph["key_error_rate"] * out["bits_per_user"], axis=1)
-        cost = overrun / c.slot_s
-        return {"secure_bits_per_user": secure_user, "secure_bits": secure, "energy_j": sec["energy_j"],
-                "cost": cost,
-                "info": {"qkd_time_s": ph["qkd_time_s"], "basis_prob": ph["basis_prob"],
-                         "key_error_rate": ph["key_error_rate"], "data_time_s": sec["data_time_s"],
-                         "secure_bits": secure, "secure_bits_per_user": secure_user,
-                         "qkd_overrun_s": overrun, "cost_qkd": cost}}
+        res = qmodel.play_qkd_slot(self.scenario, self.constants, a[:, self._uav_dim:], qx, qy, self._users, out)
+        self._overrun_slots += res["info"]["qkd_overrun_s"] > 0.0
+        self._err_bits += res["key_error_bits"]
+        return res
 
     def _episode_extra(self, ee: np.ndarray) -> dict[str, np.ndarray]:
         return {"secure_energy_efficiency_bits_per_joule": ee.copy(),
