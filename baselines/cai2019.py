@@ -478,7 +478,7 @@ def subproblem1(scenario: Any, positions: ArrayLike, velocities: ArrayLike, user
 
     # Dinkelbach on the relaxation
     eta, lam, history, steps = 0.0, np.zeros(k), [], 0
-    x, p = solve_slots(sp, lam, eta)
+    x, _ = solve_slots(sp, lam, eta)
     cols = _initial_columns(sp, eta)
     for _ in range(max_dinkelbach):
         x_t, p_t, lam, s_t = _inner_relaxed(sp, eta, cols, max_rounds, dual_rtol)
@@ -487,7 +487,7 @@ def subproblem1(scenario: Any, positions: ArrayLike, velocities: ArrayLike, user
         value = float(rates.sum()) - eta * power
         if history and value < 0.0:   # an inexact inner solve did not improve: keep the last point
             break
-        x, p = x_t, p_t
+        x = x_t
         new_eta = float(rates.sum()) / power
         history.append(new_eta)
         if value <= tol * power * max(new_eta, 1e-300) or new_eta <= eta:

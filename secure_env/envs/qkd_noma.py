@@ -1,7 +1,6 @@
 """QkdNoma-v0: QKD key exchange followed by NOMA data transmission (Yang et al. 2019)."""
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import gymnasium as gym
