@@ -1,0 +1,154 @@
+"""agents/sweep.py on a local Ray with 2 CPUs: grid, resume after a kill, a failing cell, bad configs.
+
+These tests need the ``sweep`` extra (Ray); CI installs it (``pip install -e ".[dev,sweep]"``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "env_id": "secure_env/QkdNoma-v0",
+    "algos": ["ppo"],
+    "seeds": [0, 1],
+    "timesteps": 128,
+    "eval_episodes": 2,
+    "env_kwargs": {"frames_per_episode": 4},
+    "hyperparams": {"n_steps": 32, "batch_size": 32, "n_envs": 2},
+    "grid": {"num_users": [2, 3]},
+}
+
+
+def _write(tmp_path: Path, cfg: dict) -> Path:
+    p = tmp_path / "sweep.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def _cmd(config: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), "sweep", str(config), "--out", str(out), "--num-cpus", "2", *extra]
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="module")
+def ray_available():
+    pytest.importorskip("ray")
+
+
+def test_two_by_two_grid_completes_and_aggregates(tmp_path, ray_available):
+    out = tmp_path / "out"
+    res = subprocess.run(_cmd(_write(tmp_path, TINY), out), cwd=ROOT, env=_env(), capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["executed"] == 4 and summary["skipped"] == 0 and summary["failed"] == []
+    assert len(summary["groups"]) == 2
+    for g in summary["groups"]:
+        assert g["seeds"] == [0, 1]
+        pols = g["policies"]
+        assert set(pols) == {"ppo", "algorithm1", "tdma", "exh"}
+        assert pols["ppo"]["n"] == 2 and pols["ppo"]["kind"] == "agent"
+        best = max(p["mean"] for p in pols.values() if p["kind"] == "baseline")
+        assert pols["ppo"]["ratio_to_best_baseline"] == pytest.approx(pols["ppo"]["mean"] / best)
+    assert (out / "sweep.md").read_text().count("| QkdNoma-v0 | ppo |") == 8
+    assert (out / "sweep_num_users.png").stat().st_size > 5000
+    # a second run finds every cell done
+    again = subprocess.run(_cmd(_write(tmp_path, TINY), out), cwd=ROOT, env=_env(), capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0
+    assert json.loads((out / "sweep.json").read_text())["executed"] == 0
+
+
+def test_killed_sweep_resumes_with_only_the_missing_cells(tmp_path, ray_available):
+    cfg = {**TINY, "timesteps": 2048, "grid": {"num_users": [2, 3]}}
+    config = _write(tmp_path, cfg)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_cmd(config, out), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 400
+    try:
+        while time.time() < deadline and not list(out.glob("cells/*/result.json")):
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        # the local Ray cluster lives in its own processes: stop it too, as a killed machine would
+        subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True,
+                       timeout=120)
+    done_before = len(list(out.glob("cells/*/result.json")))
+    assert 1 <= done_before < 4
+    assert not list(out.glob("cells/*/*.tmp"))  # results are written atomically
+    res = subprocess.run(_cmd(config, out), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["skipped"] == done_before
+    assert summary["executed"] == 4 - done_before
+    assert len(list(out.glob("cells/*/result.json"))) == 4
+
+
+def test_a_failing_cell_is_reported_while_the_others_finish(tmp_path, ray_available):
+    # A2C does not take batch_size: its cells raise in the algorithm's constructor
+    cfg = {**TINY, "algos": ["ppo", "a2c"], "seeds": [0], "hyperparams": {"n_steps": 32, "batch_size": 32}}
+    out = tmp_path / "out"
+    res = subprocess.run(_cmd(_write(tmp_path, cfg), out), cwd=ROOT, env=_env(), capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads((out / "sweep.json").read_text())
+    assert len(summary["failed"]) == 2
+    assert all(f["cell"]["algo"] == "a2c" and "batch_size" in f["error"] for f in summary["failed"])
+    ok = [g for g in summary["groups"] if g["seeds"]]
+    assert len(ok) == 2 and all(g["algo"] == "ppo" for g in ok)
+    md = (out / "sweep.md").read_text()
+    assert "Failed or missing cells" in md and "batch_size" in md
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"colour": "blue"}, "colour"),
+    ({"grid": {}}, "grid"),
+    ({"grid": {"num_users": []}}, "grid.num_users"),
+    ({"timesteps": -5}, "timesteps"),
+    ({"algos": ["dqn"]}, "algos"),
+    ({"grid": {"num_users": [2, 0]}}, "num_users"),
+    ({"env_id": "secure_env/Nope-v0"}, "env_ids"),
+])
+def test_malformed_config_fails_before_any_task_with_the_key_named(tmp_path, capsys, change, needle):
+    cfg = {**TINY, **change}
+    out = tmp_path / "out"
+    code = sweep.main([str(_write(tmp_path, cfg)), "--out", str(out), "--sequential"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()   # nothing started
+
+
+def test_unreadable_or_invalid_yaml_is_one_line(tmp_path, capsys):
+    assert sweep.main([str(tmp_path / "missing.yaml"), "--sequential"]) == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grid: [unclosed\n")
+    assert sweep.main([str(bad), "--sequential"]) == 2
+    err = capsys.readouterr().err
+    assert "missing.yaml" in err and "not valid YAML" in err and "Traceback" not in err
+
+
+def test_sequential_mode_runs_without_ray(tmp_path):
+    cfg = {**TINY, "seeds": [0], "grid": {"num_users": [2]}}
+    out = tmp_path / "out"
+    assert sweep.main([str(_write(tmp_path, cfg)), "--out", str(out), "--sequential"]) == 0
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["executed"] == 1 and summary["mode"] == "sequential"
