@@ -26,9 +26,7 @@ plus the UAV numpy floor at batch B (the core calls alone), and writes all of it
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -36,6 +34,9 @@ from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # sibling helper module
+from report import machine, write_report  # noqa: E402
 
 try:
     import secure_env
@@ -254,15 +255,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{'' if math.isnan(ratio_floor) else f'{ratio_floor:.3f}':>13}")
     batches = tuple(int(x) for x in args.batches.split(",") if x.strip())
     vector_rows = vector_table(batches, args.seed, args.vector_steps, args.repeats) if batches else []
-    result = {"steps": args.steps, "repeats": args.repeats, "python": platform.python_version(),
-              "numpy": np.__version__, "gymnasium": gym.__version__, "machine": platform.machine(),
+    result = {"steps": args.steps, "repeats": args.repeats, **machine(), "gymnasium": gym.__version__,
               "rows": rows, "vector_rows": vector_rows}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(out)
-    print(f"wrote {out}")
+    write_report(result, args.out)
     return result
 
 

@@ -15,14 +15,14 @@ PPO throughput), and the ratio native / Dummy.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # sibling helper module
+from report import machine, write_report  # noqa: E402
 
 try:
     import secure_env
@@ -68,14 +68,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows.append({"env": env_id, "n_envs": n, "dummy_timesteps_per_s": dummy,
                          "native_timesteps_per_s": native, "native_over_dummy": native / dummy})
             print(f"{env_id:<32} {n:>6} {dummy:>11.0f} {native:>12.0f} {native / dummy:>13.2f}")
-    result = {"timesteps": args.timesteps, "python": platform.python_version(), "numpy": np.__version__,
-              "rows": rows}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(out)
-    print(f"wrote {out}")
+    result = {"timesteps": args.timesteps, **machine(), "rows": rows}
+    write_report(result, args.out)
     return result
 
 

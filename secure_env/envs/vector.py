@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -306,4 +305,4 @@ class QuantumUavVectorEnv(UavSecureOfdmaVectorEnv):
                 "mean_key_error_rate": np.where(self._bits > 0, self._err_bits / np.maximum(self._bits, 1e-300), 0.0)}
 
 
-__all__ = ["QkdNomaVectorEnv", "QuantumUavVectorEnv", "UavSecureOfdmaVectorEnv", "spaces"]
+__all__ = ["QkdNomaVectorEnv", "QuantumUavVectorEnv", "UavSecureOfdmaVectorEnv"]
