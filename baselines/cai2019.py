@@ -68,7 +68,6 @@ class SlotProblem:
     subcarrier_hz: float
     num_subcarriers: int
     rate_target: float
-    c5_violated: NDArray[np.bool_]
 
     @classmethod
     def from_trajectory(cls, scenario: Any, positions: ArrayLike, velocities: ArrayLike,
@@ -80,11 +79,9 @@ class SlotProblem:
         d_e2 = worst_case_eve_distance_sq(q, c.eve_xy, c.eve_radius_m, c.altitude_m)
         cap = leakage_power_cap(c.gamma_tol, c.gamma0, d_e2)
         p_fly = flight_power(np.sqrt(np.sum(v * v, axis=-1)), c.rotor)
-        room = c.p_max_w - c.circuit_power_w - p_fly
-        budget = np.maximum(np.minimum(c.peak_power_w, room), 0.0)
-        return cls(snr_per_watt=g, cap=cap, budget=budget, fixed_power=c.circuit_power_w + p_fly,
-                   subcarrier_hz=c.subcarrier_hz, num_subcarriers=c.num_subcarriers,
-                   rate_target=q.shape[0] * scenario.r_min_bps, c5_violated=room < 0.0)
+        return cls(snr_per_watt=g, cap=cap, budget=model.transmit_budget(p_fly, c),
+                   fixed_power=c.circuit_power_w + p_fly, subcarrier_hz=c.subcarrier_hz,
+                   num_subcarriers=c.num_subcarriers, rate_target=q.shape[0] * scenario.r_min_bps)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -162,8 +159,7 @@ def solve_slots(sp: SlotProblem, lam: NDArray[np.float64], eta: float, iters: in
         idx = np.flatnonzero(over)
         g = sp.snr_per_watt[idx]
         budget = sp.budget[idx]
-        sub = SlotProblem(g, sp.cap[idx], budget, sp.fixed_power[idx], sp.subcarrier_hz, nf,
-                          sp.rate_target, sp.c5_violated[idx])
+        sub = SlotProblem(g, sp.cap[idx], budget, sp.fixed_power[idx], sp.subcarrier_hz, nf, sp.rate_target)
         # every user's power is within budget / N_F once price >= (1+lam) W / (ln2 (budget/N_F + 1/g))
         hi = np.max((1.0 + lam) * sp.subcarrier_hz / (_LN2 * (budget[:, None] / nf + 1.0 / g)), axis=1)
         hi = np.maximum(hi, eta) * (1.0 + 1e-9) + 1e-300

@@ -36,6 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from secure_env.core import uav_ofdma as model
 from secure_env.core.flight import induced_slack
+from secure_env.core.ofdma import squared_distance, squared_distance_xy
 
 from baselines import cai2019
 
@@ -204,7 +205,7 @@ class _Sca(_FlightSca):
         """Expansion point (positions and velocities in SI units)."""
         c = self.c
         self._set_flight_point(v_j)
-        d2 = c.altitude_m ** 2 + np.sum((q_j[:, None, :] - self.users[None] * _POS) ** 2, axis=-1)   # (N, K)
+        d2 = squared_distance(q_j, self.users * _POS, c.altitude_m)                                 # (N, K)
         lin = self.rho / (d2 + self.rho) / d2 / _LN2                                                 # 1/m^2
         b = self.cw * lin * _POS ** 2 / _RATE
         self.b_hat.value = b
@@ -389,7 +390,8 @@ class _JointSca(_FlightSca):
         c = self.c
         self._set_flight_point(v_j)
         qm = q_j[self.slot_idx] / _POS
-        d = (c.altitude_m / _POS) ** 2 + np.sum((qm - self.users[self.user_idx]) ** 2, axis=1)
+        w = self.users[self.user_idx]
+        d = squared_distance_xy(qm[:, 0] - w[:, 0], qm[:, 1] - w[:, 1], c.altitude_m / _POS)
         self.dist_j.value = d
         self.inv_dist_j.value = 1.0 / d
         self.log_dist_j.value = np.log(d)

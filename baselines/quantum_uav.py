@@ -115,7 +115,7 @@ def qkd_actions(scenario: Any, constants: model.SlotConstants, positions: NDArra
     s = scenario
     out = model.trajectory_outcome(positions, velocities, power_w, user, user_xy, constants)
     rate = out["bits_per_user"] / s.slot_s
-    dist = np.sqrt(s.altitude_m ** 2 + np.sum((positions[:, None, :] - user_xy[None]) ** 2, axis=-1))
+    dist = qmodel.user_distances(positions[:, 0:1], positions[:, 1:2], user_xy, s.altitude_m)
     fixed = constants.circuit_power_w + out["flight_power_w"]
     tx = out["transmit_power_w"]
     eta, history = 0.0, []

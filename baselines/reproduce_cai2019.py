@@ -85,6 +85,17 @@ def _figure(size: tuple[float, float] = (6.0, 4.2)) -> Any:
     return fig
 
 
+def _save_ee_plot(fig: Any, ax: Any, x_label: str, title: str, legend_size: int, path: Path) -> None:
+    """Label an energy-efficiency plot (kbit/J on y) and write it."""
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("energy efficiency (kbit/J)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def fig2(runs: dict[tuple[float, float], Run], radii: tuple[float, float], out: Path) -> list[dict[str, Any]]:
     rows = []
     fig = _figure()
@@ -98,13 +109,8 @@ def fig2(runs: dict[tuple[float, float], Run], radii: tuple[float, float], out: 
                        label=f"Algorithm 3, r_E = {r:g} m")
         ax.axhline(run.straight.energy_efficiency / 1e3, color=h.get_color(), ls="--",
                    label=f"straight line, r_E = {r:g} m")
-    ax.set_xlabel("outer iteration")
-    ax.set_ylabel("energy efficiency (kbit/J)")
-    ax.set_title("Fig. 2: convergence of Algorithm 3 (P_peak = 10 W)", fontsize=9)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "fig2.png")
+    _save_ee_plot(fig, ax, "outer iteration", "Fig. 2: convergence of Algorithm 3 (P_peak = 10 W)", 7,
+                  out / "fig2.png")
     _write_csv(out / "fig2.csv", rows)
     return rows
 
@@ -170,13 +176,8 @@ def fig4(runs: dict[tuple[float, float], Run], radii: tuple[float, ...], out: Pa
         for k, ls in styles.items():
             ax.plot(radii, curves[k], ls, marker="o" if peak == 10.0 else "s", fillstyle="none",
                     label=f"{k}, P_peak = {peak:g} W")
-    ax.set_xlabel("eavesdropper uncertainty radius r_E (m)")
-    ax.set_ylabel("energy efficiency (kbit/J)")
-    ax.set_title("Fig. 4: energy efficiency vs uncertainty radius", fontsize=9)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(out / "fig4.png")
+    _save_ee_plot(fig, ax, "eavesdropper uncertainty radius r_E (m)",
+                  "Fig. 4: energy efficiency vs uncertainty radius", 6, out / "fig4.png")
     _write_csv(out / "fig4.csv", rows)
     return rows
 

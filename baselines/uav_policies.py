@@ -121,7 +121,6 @@ class JointPolicy(_UavPlanner):
 class _QkdPlanner:
     """Mixin for QuantumUav-v0: a UAV plan from the parent class plus the best eps per slot."""
 
-    env_cls: ClassVar[type] = UavSecureOfdmaEnv
     qkd_record: dict[str, Any] | None = None
 
     def bind(self, env: Any) -> None:

@@ -153,7 +153,7 @@ def test_solve_slots_mixes_two_users_exactly_at_the_budget():
     # one slot, two users with gains that make the best user switch exactly where the budget binds
     sp = cai2019.SlotProblem(snr_per_watt=np.array([[200.0, 60.0]]), cap=np.array([1.0]),
                              budget=np.array([1.0]), fixed_power=np.array([100.0]), subcarrier_hz=1e4,
-                             num_subcarriers=4, rate_target=0.0, c5_violated=np.array([False]))
+                             num_subcarriers=4, rate_target=0.0)
     for lam in ([0.0, 0.0], [0.0, 2.0], [0.0, 5.0]):
         x, p = cai2019.solve_slots(sp, np.array(lam), 50.0)
         assert x.sum() == pytest.approx(1.0)

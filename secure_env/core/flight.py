@@ -68,18 +68,17 @@ def flight_power(speed_mps: ArrayLike, rotor: RotorParams = CAI2019_TABLE_I) -> 
     """
     v = speed_mps if isinstance(speed_mps, float) else np.asarray(speed_mps, dtype=np.float64)
     v2 = v * v
-    v0sq = rotor.induced_velocity_mps ** 2
     blade = rotor.profile_power_w * (1.0 + 3.0 * v2 / rotor.tip_speed_mps ** 2)
-    induced = rotor.induced_power_w * ((1.0 + v2 * v2 / (4.0 * v0sq * v0sq)) ** 0.5 - v2 / (2.0 * v0sq)) ** 0.5
+    induced = rotor.induced_power_w * induced_slack(v, rotor)
     parasite = rotor.parasite_coeff * v2 * v
     return blade + induced + parasite
 
 
-def induced_slack(speed_mps: ArrayLike, rotor: RotorParams = CAI2019_TABLE_I) -> NDArray[np.float64]:
-    """chi(V) = (sqrt(1 + V^4/(4 v0^4)) - V^2/(2 v0^2))^(1/2), the root of chi^-2 = chi^2 + V^2/v0^2.
-
-    The slack variable of the flight-power SCA (spec eqs. (47)-(50)).
-    """
-    v2 = np.asarray(speed_mps, dtype=np.float64) ** 2
+def induced_slack(speed_mps: ArrayLike, rotor: RotorParams = CAI2019_TABLE_I) -> Any:
+    """chi(V) = (sqrt(1 + V^4/(4 v0^4)) - V^2/(2 v0^2))^(1/2), the root of chi^-2 = chi^2 + V^2/v0^2:
+    the induced-power factor of eq. (4) and the slack variable of the flight-power SCA (spec eqs.
+    (47)-(50)). A Python float in gives a Python float out."""
+    v = speed_mps if isinstance(speed_mps, float) else np.asarray(speed_mps, dtype=np.float64)
+    v2 = v * v
     v0sq = rotor.induced_velocity_mps ** 2
-    return np.sqrt(np.sqrt(1.0 + v2 * v2 / (4.0 * v0sq * v0sq)) - v2 / (2.0 * v0sq))
+    return ((1.0 + v2 * v2 / (4.0 * v0sq * v0sq)) ** 0.5 - v2 / (2.0 * v0sq)) ** 0.5

@@ -35,9 +35,13 @@ def subcarrier_rate(power_w: ArrayLike, snr_per_watt: ArrayLike, subcarrier_hz: 
     return subcarrier_hz * np.log2(1.0 + np.asarray(power_w, dtype=np.float64) * np.asarray(snr_per_watt))
 
 
-def total_power(transmit_w: ArrayLike, circuit_w: float, flight_w: ArrayLike) -> NDArray[np.float64]:
-    """P_tot = sum of subcarrier powers + P_C + P_fly (eq. (5)), in W."""
-    return np.asarray(transmit_w, dtype=np.float64) + circuit_w + np.asarray(flight_w, dtype=np.float64)
+def total_power(transmit_w: Any, circuit_w: float, flight_w: Any) -> Any:
+    """P_tot = sum of subcarrier powers + P_C + P_fly (eq. (5)), in W; floats stay floats, other
+    inputs (lists, arrays) broadcast as arrays."""
+    def arr(x: Any) -> Any:
+        return x if isinstance(x, (float, np.ndarray)) else np.asarray(x, dtype=np.float64)
+
+    return arr(transmit_w) + circuit_w + arr(flight_w)
 
 
 def energy_efficiency(bits: ArrayLike, energy_j: ArrayLike, axis: int | None = None) -> NDArray[np.float64]:

@@ -74,15 +74,6 @@ def user_distances(qx: float, qy: float, user_xy: NDArray[np.float64], altitude_
     return np.sqrt(squared_distance_xy(user_xy[..., 0] - qx, user_xy[..., 1] - qy, altitude_m))
 
 
-def slot_secure_bits_for_photons(photons: ArrayLike, rate_bps: ArrayLike, distance_m: ArrayLike, slot_s: float,
-                                 photons_m: float, light_speed_mps: float, alpha_beta: float) -> NDArray[np.float64]:
-    """Total secure bits of a slot for photon counts ``photons`` (..., K) given each user's data
-    rate (K,) (used by the planners' eps search; same formulas as :func:`secure_slot`)."""
-    ph = qkd_phase(photons, distance_m, photons_m, light_speed_mps, alpha_beta)
-    data = np.maximum(slot_s - ph["qkd_time_s"].sum(axis=-1), 0.0)
-    return data * np.sum((1.0 - ph["key_error_rate"]) * np.asarray(rate_bps), axis=-1)
-
-
 def play_qkd_slot(scenario: Any, constants: Any, a_qkd: NDArray[np.float64], qx: Any, qy: Any,
                   user_xy: NDArray[np.float64], out: dict[str, Any]) -> dict[str, Any]:
     """The QKD stage of a slot the UAV env has just played (``out`` from
@@ -118,4 +109,4 @@ def play_qkd_slot(scenario: Any, constants: Any, a_qkd: NDArray[np.float64], qx:
 
 
 __all__ = ["play_qkd_slot", "QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
-           "secure_slot", "user_distances", "slot_secure_bits_for_photons"]
+           "secure_slot", "user_distances"]

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from secure_env.core.flight import RotorParams, flight_power
-from secure_env.core.ofdma import energy_efficiency, squared_distance_xy, subcarrier_rate
+from secure_env.core.ofdma import energy_efficiency, squared_distance_xy, subcarrier_rate, total_power
 from secure_env.core.secrecy import leakage_power_cap, leakage_snr, worst_case_eve_distance_sq_xy
 
 #: relative slack on the leakage limit before a slot counts as violating it: float32 actions
@@ -263,7 +263,7 @@ def slot_outcome_xy(qx: Any, qy: Any, speed_mps: Any, power_w: NDArray[np.float6
         bits_per_user = c.slot_s * np.sum(np.where(onehot, rate[..., None, :], 0.0), axis=-1)
         p_tx, p_peak_sub = power_w.sum(axis=-1), power_w.max(axis=-1)
     p_fly = flight_power(speed_mps, c.rotor) if flight_w is None else flight_w
-    p_tot = p_tx + c.circuit_power_w + p_fly
+    p_tot = total_power(p_tx, c.circuit_power_w, p_fly)
     ex, ey = c.eve_xy
     d_e2 = worst_case_eve_distance_sq_xy(qx - ex, qy - ey, c.eve_radius_m, c.altitude_m)
     leak_max = leakage_snr(p_peak_sub, c.gamma0, d_e2)

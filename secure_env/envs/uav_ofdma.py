@@ -115,8 +115,6 @@ class UavSecureOfdmaEnv(gym.Env):
         self._users = model.sample_users(np.random.default_rng(0), s)
         self._user_list = [tuple(u) for u in self._users.tolist()]
         self._need = s.num_slots * s.slot_s * s.r_min_bps
-        self._start_x, self._start_y = s.start_xy
-        self._end_x, self._end_y = s.end_xy
         self._reset_state()
 
     def _reset_state(self) -> None:
