@@ -126,6 +126,8 @@ OVERRIDES = {
     "leakage_penalty": (2.5, {}, 2.5),
     "qos_penalty": (0.0, {}, 0.0),
     "destination_penalty": (10.0, {}, 10.0),
+    "action_mode": ("velocity", {}, "velocity"),
+    "safety_layer": (False, {}, False),
 }
 
 
@@ -229,6 +231,8 @@ INVALID = [
     ("user_area_xy", ((0.0, "a"), (1.0, 1.0))),
     ("rotor", "foo"), ("rotor", 1), ("rotor", None),
     ("leakage_penalty", -1.0), ("qos_penalty", NAN), ("destination_penalty", INF),
+    ("action_mode", "speed"), ("action_mode", None), ("action_mode", 1),
+    ("safety_layer", 1), ("safety_layer", "on"), ("safety_layer", 0.0),
     ("end_xy", (3000.01, 0.0)), ("end_xy", (2500.0, 2000.0)),   # beyond v_max tau N = 3000 m
 ]
 

@@ -16,6 +16,12 @@ CASES = [
     ("secure_env/QuantumUav-v0", dict(num_slots=5, end_xy=(100.0, 0.0), random_users=True, num_subcarriers=8)),
     ("secure_env/QuantumUav-v0", dict(num_slots=4, end_xy=(80.0, 0.0), qkd_enabled=False, num_subcarriers=4)),
 ]
+# every action mode, with and without the safety layer (short missions far from the start so that
+# the safety layer's homing acts, R_min high enough for the pace guard to reserve subcarriers)
+_MODE_KW = dict(num_slots=6, end_xy=(150.0, 40.0), random_users=True, num_subcarriers=8, r_min_bps=2e5)
+CASES += [(env_id, dict(_MODE_KW, action_mode=mode, safety_layer=safety))
+          for env_id in ("secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0")
+          for mode in ("full", "compact", "velocity") for safety in (True, False)]
 
 
 def _close(a, b, key):
@@ -40,8 +46,10 @@ def test_vector_env_equals_single_envs_through_an_autoreset(env_id, kw):
         np.testing.assert_array_equal(obs_v[i], o)
     rng = np.random.default_rng(0)
     ends = 0
-    for _ in range(13):
+    for step in range(13):
         acts = rng.uniform(-1, 1, venv.action_space.shape).astype(np.float32)
+        if step % 4 == 3:   # extreme actions: full speed away, everything at a bound
+            acts = np.sign(acts) * np.float32(1.0)
         obs_v, rew_v, term_v, trunc_v, info_v = venv.step(acts)
         for i, env in enumerate(singles):
             o, r, t, tr, info = env.step(acts[i])

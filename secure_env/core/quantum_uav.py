@@ -74,10 +74,12 @@ def user_distances(qx: float, qy: float, user_xy: NDArray[np.float64], altitude_
     return np.sqrt(squared_distance_xy(user_xy[..., 0] - qx, user_xy[..., 1] - qy, altitude_m))
 
 
-def play_qkd_slot(scenario: Any, constants: Any, a_qkd: NDArray[np.float64], qx: Any, qy: Any,
+def play_qkd_slot(scenario: Any, constants: Any, budget_s: NDArray[np.float64] | None, qx: Any, qy: Any,
                   user_xy: NDArray[np.float64], out: dict[str, Any]) -> dict[str, Any]:
     """The QKD stage of a slot the UAV env has just played (``out`` from
-    :func:`secure_env.core.uav_ofdma.slot_outcome_xy`), for one env (floats) or a batch.
+    :func:`secure_env.core.uav_ofdma.slot_outcome_xy`), for one env (floats) or a batch, with the
+    per-user QKD time budgets the action decoding gave (:func:`decode_qkd_action` or the rule;
+    ignored when QKD is off).
 
     Returns ``secure_bits_per_user``, ``secure_bits``, ``energy_j``, ``cost`` (overrun / tau),
     ``key_error_bits`` (sum_k e_k bits_k) and ``info`` (the per-step info keys of QuantumUav-v0).
@@ -85,7 +87,7 @@ def play_qkd_slot(scenario: Any, constants: Any, a_qkd: NDArray[np.float64], qx:
     s, c = scenario, constants
     shape = np.shape(out["bits_per_user"])
     if s.qkd_enabled:
-        budget = decode_qkd_action(a_qkd, c.slot_s)
+        budget = budget_s
         batch = np.ndim(qx) > 0
         dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
                               np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
@@ -108,5 +110,46 @@ def play_qkd_slot(scenario: Any, constants: Any, a_qkd: NDArray[np.float64], qx:
                      "qkd_overrun_s": sec["overrun_s"], "cost_qkd": cost}}
 
 
-__all__ = ["play_qkd_slot", "QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
+#: log-spaced photon counts the velocity mode's rule compares per user
+RULE_GRID = 64
+
+
+def rule_photons(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArray[np.float64]
+                 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The velocity mode's QKD rule: for every user, the photon count N (of :data:`RULE_GRID`
+    log-spaced counts from 8 m to the slot's worth, floored) maximising its secure share of a slot
+    it is served in, (tau - t(N)) (1 - e(N)) with t = N d / c (eq. (8)) and e = e(sqrt(8 m / N))
+    (eq. (4)). Other users' QKD phases are neglected (a few ms against tau). Returns (photons,
+    3-D distances), both (..., K).
+    """
+    s, c = scenario, constants
+    batch = np.ndim(qx) > 0
+    dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
+                          np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
+    lo = 8.0 * s.photons_m
+    hi = np.maximum(c.slot_s * s.light_speed_mps / dist, lo * 1.0000001)
+    t = np.linspace(0.0, 1.0, RULE_GRID)
+    grid = np.floor(np.exp(np.log(lo) + t * (np.log(hi) - np.log(lo))[..., None]))     # (..., K, G)
+    grid = np.maximum(grid, lo)
+    ph = qkd_phase(grid, dist[..., None], s.photons_m, s.light_speed_mps, s.alpha_beta)
+    value = np.maximum(c.slot_s - ph["qkd_time_s"], 0.0) * (1.0 - ph["key_error_rate"])
+    best = np.argmax(value, axis=-1)
+    return np.take_along_axis(grid, best[..., None], axis=-1)[..., 0], dist
+
+
+def secure_fraction(scenario: Any, constants: Any, budget_s: NDArray[np.float64], qx: Any, qy: Any,
+                    user_xy: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(1 - e_k) (tau - sum_j t_j)^+ / tau per user (..., K): the share of a whole slot's data
+    bits to user k that stays secure with these QKD budgets (the R_min pace guard's factor)."""
+    s, c = scenario, constants
+    batch = np.ndim(qx) > 0
+    dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
+                          np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
+    photons = photons_for_budget(budget_s, dist, s.photons_m, s.light_speed_mps)
+    ph = qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
+    data = np.maximum(c.slot_s - ph["qkd_time_s"].sum(axis=-1, keepdims=True), 0.0) / c.slot_s
+    return (1.0 - ph["key_error_rate"]) * data
+
+
+__all__ = ["rule_photons", "secure_fraction", "play_qkd_slot", "QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
            "secure_slot", "user_distances"]

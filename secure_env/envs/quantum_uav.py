@@ -4,10 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 
 from secure_env.core import quantum_uav as qmodel
-from secure_env.core import uav_ofdma as model
 from secure_env.envs.uav_ofdma import UavSecureOfdmaEnv
 from secure_env.scenarios import QuantumUavScenario, make_scenario
 
@@ -70,17 +68,15 @@ class QuantumUavEnv(UavSecureOfdmaEnv):
         if not isinstance(s, QuantumUavScenario):
             raise ValueError(f"scenario must be a quantum_uav (QuantumUavScenario) scenario, got {type(s).__name__}")
         super().__init__(render_mode=render_mode, scenario=s)
-        k = s.num_users
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(model.action_size(s.num_subcarriers) + k,),
-                                       dtype=np.float32)
 
     def _reset_state(self) -> None:
         super()._reset_state()
         self._overrun_slots = 0
         self._err_bits = 0.0
 
-    def _slot_extra(self, action: np.ndarray, qx: float, qy: float, out: dict[str, Any]) -> dict[str, Any]:
-        res = qmodel.play_qkd_slot(self.scenario, self.constants, action[self._uav_dim:], qx, qy, self._users, out)
+    def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: float, qy: float,
+                    out: dict[str, Any]) -> dict[str, Any]:
+        res = qmodel.play_qkd_slot(self.scenario, self.constants, qkd_budget_s, qx, qy, self._users, out)
         self._overrun_slots += res["info"]["qkd_overrun_s"] > 0.0
         self._err_bits += res["key_error_bits"]
         return res

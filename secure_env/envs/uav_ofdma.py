@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from secure_env.core import uav_actions
 from secure_env.core import uav_ofdma as model
 from secure_env.core.ofdma import energy_efficiency_scalar
 from secure_env.scenarios import UavOfdmaScenario, make_scenario
@@ -106,8 +107,14 @@ class UavSecureOfdmaEnv(gym.Env):
         self.scenario: UavOfdmaScenario = s
         self.constants = model.SlotConstants.from_scenario(s)
         k, nf = s.num_users, s.num_subcarriers
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(model.action_size(nf),), dtype=np.float32)
-        self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, shape=(12 + 3 * k,), dtype=np.float32)
+        self._mode = s.action_mode
+        self._safety = uav_actions.safety_default(s.action_mode, s.safety_layer)
+        qkd = bool(getattr(s, "qkd_enabled", None) is not None)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(uav_actions.action_size(s.action_mode, k, nf, qkd),),
+                                       dtype=np.float32)
+        self._layout_obs = s.action_mode != "full"
+        extra = uav_actions.LAYOUT_FEATURES if self._layout_obs else 0
+        self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, shape=(12 + 3 * k + extra,), dtype=np.float32)
         self._scale = max(s.trip_m, s.v_max_mps * s.slot_s)
         self._start = np.asarray(s.start_xy, dtype=np.float64)
         self._end = np.asarray(s.end_xy, dtype=np.float64)
@@ -133,12 +140,8 @@ class UavSecureOfdmaEnv(gym.Env):
         self._tx_power: list[float] = []
 
     # -- hooks for envs built on this one (QuantumUav-v0) ------------------------------------
-    #: length of the UAV part of the action (the rest belongs to a subclass)
-    @property
-    def _uav_dim(self) -> int:
-        return model.action_size(self.scenario.num_subcarriers)
-
-    def _slot_extra(self, action: np.ndarray, qx: float, qy: float, out: dict[str, Any]) -> dict[str, Any] | None:
+    def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: float, qy: float,
+                    out: dict[str, Any]) -> dict[str, Any] | None:
         """A subclass's extra stage of the slot: None here (all data bits count, no extra energy)."""
         return None
 
@@ -174,14 +177,11 @@ class UavSecureOfdmaEnv(gym.Env):
             raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape}")
         if not np.isfinite(a).all():
             raise ValueError("action contains NaN or inf")
-        cx, cy, _, power, user = model.decode_parts(a[:self._uav_dim], c)
-        vx, vy, v_projected = model.project_velocity_xy(cx, cy, self._vx, self._vy, self._slot > 0,
-                                                        c.v_max_mps, c.dv_max_mps)
-        speed = math.hypot(vx, vy)
-        power, p_fly, p_projected = model.cap_transmit_power(power, speed, c)
-        qx, qy = self._qx + c.slot_s * vx, self._qy + c.slot_s * vy          # C10: q[n] = q[n-1] + tau v[n]
-        out = model.slot_outcome_xy(qx, qy, speed, power, user, self._users, c, flight_w=p_fly)
-        extra = self._slot_extra(a, qx, qy, out)   # subclasses: a QKD phase before the data
+        d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._qx, self._qy, self._vx, self._vy,
+                                    self._slot, self._users, self._bits_user)
+        vx, vy, qx, qy, power, user = d["vx"], d["vy"], d["qx"], d["qy"], d["power_w"], d["user"]
+        out = model.slot_outcome_xy(qx, qy, d["speed"], power, user, self._users, c, flight_w=d["flight_w"])
+        extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out)   # subclasses: a QKD phase before the data
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
         self._slot += 1
@@ -209,8 +209,13 @@ class UavSecureOfdmaEnv(gym.Env):
             "transmit_power_w": out["transmit_power_w"],
             "leakage_snr_max": out["leakage_snr_max"],
             "leakage_violation": leak > 0.0,
-            "velocity_projected": v_projected,
-            "power_projected": p_projected,
+            "velocity_projected": d["velocity_projected"],
+            "power_projected": d["power_projected"],
+            "safety_acted": d["safety_acted"],
+            "safety_velocity_blend": d["safety_velocity_blend"],
+            "safety_velocity_change_mps": d["safety_velocity_change_mps"],
+            "safety_power_cut_w": d["safety_power_cut_w"],
+            "safety_reserved_subcarriers": d["safety_reserved_subcarriers"],
             "position_m": np.array((qx, qy)),
             "velocity_mps": np.array((vx, vy)),
             "cost_leakage": leak,
@@ -268,5 +273,8 @@ class UavSecureOfdmaEnv(gym.Env):
             obs.extend(min(b / self._need, 1.0) for b in self._bits_user.tolist())
         else:
             obs.extend([1.0] * s.num_users)
+        if self._layout_obs:
+            obs.extend(uav_actions.layout_features(qx, qy, self._users, self._bits_user, self._slot, s,
+                                                   self._scale).tolist())
         lim = OBS_LIMIT
         return np.array([x if -lim <= x <= lim else (lim if x > lim else -lim) for x in obs], dtype=np.float32)

@@ -23,6 +23,7 @@ from gymnasium.vector.utils import batch_space
 
 from secure_env.core import qkd_noma as qn
 from secure_env.core import quantum_uav as qmodel
+from secure_env.core import uav_actions
 from secure_env.core import uav_ofdma as model
 from secure_env.envs.qkd_noma import OBS_LIMIT as QN_OBS_LIMIT
 from secure_env.envs.qkd_noma import QkdNomaEnv
@@ -156,7 +157,7 @@ class UavSecureOfdmaVectorEnv(_BatchedEnv):
         t = self._template
         self.constants = t.constants
         self._scale = t._scale
-        self._uav_dim = model.action_size(self.scenario.num_subcarriers)
+        self._mode, self._safety, self._layout_obs = t._mode, t._safety, t._layout_obs
 
     def reset(self, *, seed: int | Sequence[int] | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -190,7 +191,8 @@ class UavSecureOfdmaVectorEnv(_BatchedEnv):
     def _extra_reset(self, idx: np.ndarray) -> None:
         pass
 
-    def _slot_extra(self, a: np.ndarray, qx: np.ndarray, qy: np.ndarray, out: dict[str, Any]) -> dict[str, Any] | None:
+    def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: np.ndarray, qy: np.ndarray,
+                    out: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
     def _episode_extra(self, ee: np.ndarray) -> dict[str, np.ndarray]:
@@ -204,20 +206,22 @@ class UavSecureOfdmaVectorEnv(_BatchedEnv):
         rel = (self._users - np.stack([self._qx, self._qy], axis=1)[:, None, :]) * inv
         need = s.num_slots * s.slot_s * s.r_min_bps
         delivered = np.minimum(self._bits_user / need, 1.0) if need > 0 else np.ones_like(self._bits_user)
-        obs = np.concatenate([np.stack(feats, axis=1), rel.reshape(self.num_envs, -1), delivered], axis=1)
+        parts = [np.stack(feats, axis=1), rel.reshape(self.num_envs, -1), delivered]
+        if self._layout_obs:
+            parts.append(uav_actions.layout_features(self._qx, self._qy, self._users, self._bits_user, self._slot,
+                                                     s, self._scale))
+        obs = np.concatenate(parts, axis=1)
         return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         s, c = self.scenario, self.constants
         a = self._check_action(actions)
-        cx, cy, _, power, user = model.decode_parts(a[:, :self._uav_dim], c)
-        vx, vy, v_projected = model.project_velocity_xy(cx, cy, self._vx, self._vy, self._slot > 0,
-                                                        c.v_max_mps, c.dv_max_mps)
-        speed = np.sqrt(vx * vx + vy * vy)
-        power, p_fly, p_projected = model.cap_transmit_power(power, speed, c)
-        qx, qy = self._qx + c.slot_s * vx, self._qy + c.slot_s * vy
-        out = model.slot_outcome_xy(qx, qy, speed, power, user, self._users, c, flight_w=p_fly)
-        extra = self._slot_extra(a, qx, qy, out)
+        d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._qx, self._qy, self._vx, self._vy,
+                                    self._slot, self._users, self._bits_user)
+        vx, vy, qx, qy = d["vx"], d["vy"], d["qx"], d["qy"]
+        out = model.slot_outcome_xy(qx, qy, d["speed"], d["power_w"], d["user"], self._users, c,
+                                    flight_w=d["flight_w"])
+        extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out)
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
         self._slot += 1
@@ -239,7 +243,11 @@ class UavSecureOfdmaVectorEnv(_BatchedEnv):
             "bits": bits, "bits_per_user": out["bits_per_user"], "energy_j": energy,
             "flight_power_w": out["flight_power_w"], "transmit_power_w": out["transmit_power_w"],
             "leakage_snr_max": out["leakage_snr_max"], "leakage_violation": leak > 0.0,
-            "velocity_projected": v_projected, "power_projected": p_projected,
+            "velocity_projected": d["velocity_projected"], "power_projected": np.asarray(d["power_projected"]),
+            "safety_acted": d["safety_acted"], "safety_velocity_blend": np.asarray(d["safety_velocity_blend"]),
+            "safety_velocity_change_mps": np.asarray(d["safety_velocity_change_mps"]),
+            "safety_power_cut_w": np.asarray(d["safety_power_cut_w"]),
+            "safety_reserved_subcarriers": np.asarray(d["safety_reserved_subcarriers"]),
             "position_m": np.stack([qx, qy], axis=1), "velocity_mps": np.stack([vx, vy], axis=1),
             "cost_leakage": leak, "cost_power": pexc, "cost_qos": zeros.copy(), "cost_destination": zeros.copy(),
         }
@@ -293,8 +301,9 @@ class QuantumUavVectorEnv(UavSecureOfdmaVectorEnv):
         self._overrun_slots[idx] = 0
         self._err_bits[idx] = 0.0
 
-    def _slot_extra(self, a: np.ndarray, qx: np.ndarray, qy: np.ndarray, out: dict[str, Any]) -> dict[str, Any]:
-        res = qmodel.play_qkd_slot(self.scenario, self.constants, a[:, self._uav_dim:], qx, qy, self._users, out)
+    def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: np.ndarray, qy: np.ndarray,
+                    out: dict[str, Any]) -> dict[str, Any]:
+        res = qmodel.play_qkd_slot(self.scenario, self.constants, qkd_budget_s, qx, qy, self._users, out)
         self._overrun_slots += res["info"]["qkd_overrun_s"] > 0.0
         self._err_bits += res["key_error_bits"]
         return res

@@ -28,7 +28,10 @@ class UavOfdmaScenario:
     rate ``r_min_bps`` per user (C6), leakage SNR ``gamma_tol`` (C7), speed ``v_max_mps`` (C11),
     acceleration ``a_max_mps2`` (C12). ``rotor`` picks the propulsion constants
     (:data:`secure_env.core.flight.ROTOR_PRESETS`). The three ``*_penalty`` weights shape the RL
-    reward only (see the env's docstring); no physics depends on them.
+    reward only (see the env's docstring); no physics depends on them. ``action_mode`` ("full",
+    "compact" or "velocity") and ``safety_layer`` (None: on in the learnable modes, off in
+    "full") choose the env's action interface (:mod:`secure_env.core.uav_actions`); neither
+    changes the model.
     """
 
     num_users: int = field(default=3, metadata=bounds(1, 64, integer=True))
@@ -59,6 +62,8 @@ class UavOfdmaScenario:
     leakage_penalty: float = field(default=1.0, metadata=bounds(0.0, 1e9))
     qos_penalty: float = field(default=1.0, metadata=bounds(0.0, 1e9))
     destination_penalty: float = field(default=1.0, metadata=bounds(0.0, 1e9))
+    action_mode: str = field(default="full", metadata=choice("full", "compact", "velocity"))
+    safety_layer: bool | None = field(default=None, metadata=flag(optional=True))
 
     def __post_init__(self) -> None:
         validate(self)

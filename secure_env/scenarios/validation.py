@@ -28,9 +28,9 @@ def choice(*options: str) -> dict[str, Any]:
     return {"kind": "choice", "options": options}
 
 
-def flag() -> dict[str, Any]:
-    """Field metadata for a boolean."""
-    return {"kind": "flag"}
+def flag(optional: bool = False) -> dict[str, Any]:
+    """Field metadata for a boolean (or None, where ``optional``: "the default for the case")."""
+    return {"kind": "flag", "optional": optional}
 
 
 def points(count: int | None = None, lo: float | None = None, hi: float | None = None,
@@ -73,8 +73,11 @@ def _range_text(m: Mapping[str, Any]) -> str:
 def check_value(name: str, value: Any, m: Mapping[str, Any]) -> Any:
     """Check one value against its metadata; return it normalised (int or float)."""
     if m["kind"] == "flag":
+        if value is None and m.get("optional"):
+            return None
         if not isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"{name}={value!r} is invalid: expected true or false")
+            extra = ", or null for the default" if m.get("optional") else ""
+            raise ValueError(f"{name}={value!r} is invalid: expected true or false{extra}")
         return bool(value)
     if m["kind"] == "point":
         return _as_point(name, value, m)

@@ -1,0 +1,287 @@
+"""Action modes of the UAV envs, decoded in one place for the single and the vector envs.
+
+Every mode starts with a velocity command ``a[0:2]`` (V_max a, projected onto the speed disc and,
+from slot 2 on, the acceleration disc). Then:
+
+* ``"full"`` (the paper's decision variables, 3 + 2 N_F entries, +K for QuantumUav): total power,
+  a power weight and a user per subcarrier (:func:`secure_env.core.uav_ofdma.decode_action`), then
+  the QKD budgets.
+* ``"compact"`` (3 + K entries, +K QKD budgets for QuantumUav): ``a[2]`` total transmit power
+  P_peak (a + 1) / 2, ``a[3:3+K]`` per-user subcarrier shares (w_k = (a_k + 1) / 2, normalised;
+  all -1: equal shares). Subcarriers are handed out in whole numbers by largest remainder
+  (user 0 first), every subcarrier carries the same power total / N_F (channels are flat across
+  subcarriers, so equal power is the water-filling optimum for one user).
+* ``"velocity"`` (2 entries): the per-slot rule :func:`slot_rule` sets everything else from the
+  state: the whole transmit budget min(P_peak, P_max - P_C - P_fly), equal per subcarrier but
+  at most the leakage cap at the serving position; the R_min pace guard (:func:`reserved_counts`)
+  first, then every other subcarrier to the user with the best channel (the nearest); for
+  QuantumUav the photon count of :func:`secure_env.core.quantum_uav.rule_photons` for every
+  served user and the minimum 8 m for the others.
+
+The **safety layer** (``safety=True``; on by default in the compact and velocity modes) replaces
+the velocity by :func:`secure_env.core.safety.safe_velocity` (q_F stays reachable), caps every
+subcarrier's power at the leakage cap at the serving position (C7), in the compact mode reserves
+the R_min pace guard's subcarriers before the agent's shares, and scales QKD budgets down so their
+sum fits in the slot. ``info`` reports how much it acted.
+
+**R_min pace guard.** User k is owed ``need (n / N) - delivered_k`` bits after slot n (need =
+N tau R_min): it is given the fewest whole subcarriers whose (secure) bits this slot pay that
+debt, at the slot's per-subcarrier power; if the debts exceed N_F subcarriers they share them in
+proportion. Met every slot, the pace delivers R_min exactly by the end; it can fail only where
+even the whole band cannot pay a debt (then the shortfall is reported and penalised).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from secure_env.core import uav_ofdma as model
+from secure_env.core.flight import flight_power
+from secure_env.core.ofdma import squared_distance_xy
+from secure_env.core.safety import safe_velocity
+from secure_env.core.secrecy import leakage_power_cap, worst_case_eve_distance_sq_xy
+
+ACTION_MODES = ("full", "compact", "velocity")
+#: number of geometry features the learnable modes add to the observation
+LAYOUT_FEATURES = 6
+
+
+def action_size(mode: str, num_users: int, num_subcarriers: int, qkd: bool = False) -> int:
+    """Length of the action vector of ``mode`` (``qkd``: QuantumUav's per-user QKD budgets)."""
+    if mode == "full":
+        return model.action_size(num_subcarriers) + (num_users if qkd else 0)
+    if mode == "compact":
+        return 3 + num_users + (num_users if qkd else 0)
+    if mode == "velocity":
+        return 2
+    raise ValueError(f"action_mode={mode!r} is invalid: expected one of {list(ACTION_MODES)}")
+
+
+def safety_default(mode: str, safety: bool | None) -> bool:
+    """The safety layer is on by default in the learnable modes and off in the paper's full mode."""
+    return (mode != "full") if safety is None else bool(safety)
+
+
+# -- subcarrier bookkeeping -----------------------------------------------------------------------
+def apportion(weights: NDArray[np.float64], n: Any) -> NDArray[np.int64]:
+    """Split ``n`` whole subcarriers (int or (...,) ints) among K users in proportion to
+    ``weights`` (..., K) >= 0 by largest remainder (ties to the lower index); all-zero weights
+    share equally."""
+    w = np.asarray(weights, dtype=np.float64)
+    k = w.shape[-1]
+    total = w.sum(axis=-1, keepdims=True)
+    shares = np.where(total > 0.0, w / np.where(total > 0.0, total, 1.0), 1.0 / k)
+    n_arr = np.asarray(n, dtype=np.int64)
+    raw = shares * n_arr[..., None]
+    base = np.floor(raw).astype(np.int64)
+    left = n_arr - base.sum(axis=-1)
+    order = np.argsort(-(raw - base), axis=-1, kind="stable")
+    rank = np.argsort(order, axis=-1, kind="stable")
+    return base + (rank < left[..., None])
+
+
+def counts_to_users(counts: NDArray[np.int64], num_subcarriers: int) -> NDArray[np.int64]:
+    """User of each subcarrier (..., N_F) for whole-subcarrier counts (..., K): user 0 first."""
+    ends = np.cumsum(counts, axis=-1)
+    idx = np.arange(num_subcarriers)
+    return np.minimum((idx[..., :, None] >= ends[..., None, :]).sum(axis=-1), counts.shape[-1] - 1)
+
+
+def reserved_counts(debt_bits: NDArray[np.float64], bits_per_subcarrier: NDArray[np.float64],
+                    num_subcarriers: int) -> NDArray[np.int64]:
+    """The R_min pace guard: fewest whole subcarriers paying each user's debt (..., K) at its
+    per-subcarrier bits; debts beyond the band share it in proportion (floor)."""
+    debt = np.maximum(np.asarray(debt_bits, dtype=np.float64), 0.0)
+    b = np.asarray(bits_per_subcarrier, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = np.where(debt > 0.0, np.where(b > 0.0, np.ceil(debt / np.where(b > 0.0, b, 1.0)), num_subcarriers), 0.0)
+    total = need.sum(axis=-1, keepdims=True)
+    scaled = np.floor(need * num_subcarriers / np.maximum(total, 1.0))
+    return np.where(total > num_subcarriers, scaled, need).astype(np.int64)
+
+
+# -- the slot -------------------------------------------------------------------------------------
+def _min(a: Any, b: Any) -> Any:
+    return np.minimum(a, b) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) else (a if a < b else b)
+
+
+def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotConstants, scenario: Any,
+                qx: Any, qy: Any, pvx: Any, pvy: Any, slot: Any, users: NDArray[np.float64],
+                delivered: NDArray[np.float64]) -> dict[str, Any]:
+    """Decode the action of one slot (1-D ``a``, floats for the state) or of a batch ((B, n) ``a``,
+    (B,) state arrays) into what the slot flies and transmits.
+
+    ``slot`` = slots played before this one (0 .. N-1), ``users`` (K, 2) or (B, K, 2),
+    ``delivered`` (K,) or (B, K) the (secure) bits each user got so far. Returns ``vx``, ``vy``,
+    ``speed``, ``flight_w``, ``qx``, ``qy`` (the serving position), ``power_w`` and ``user``
+    (..., N_F), ``velocity_projected``, ``power_projected``, ``qkd_budget_s`` (QuantumUav with QKD
+    on; else None) and the safety layer's report: ``safety_velocity_blend`` (lambda: 0 kept the
+    command, 1 took the homing command), ``safety_velocity_change_mps``, ``safety_power_cut_w``
+    (transmit power removed by the leakage cap), ``safety_reserved_subcarriers`` (given by the
+    R_min guard), ``safety_acted``.
+    """
+    s = scenario
+    single = a.ndim == 1
+    nf, k = c.num_subcarriers, c.num_users
+    qkd = bool(getattr(s, "qkd_enabled", False))
+    a = np.clip(a, -1.0, 1.0)
+    if mode == "full":
+        cx, cy, _, power, user = model.decode_parts(a[..., :model.action_size(nf)], c)
+    elif single:
+        cx, cy = c.v_max_mps * float(a[0]), c.v_max_mps * float(a[1])
+    else:
+        cx, cy = c.v_max_mps * a[:, 0], c.v_max_mps * a[:, 1]
+    has_prev = slot > 0
+    vx, vy, v_projected = model.project_velocity_xy(cx, cy, pvx, pvy, has_prev, c.v_max_mps, c.dv_max_mps)
+    left_after = s.num_slots - slot - 1
+    if safety:
+        px, py = vx, vy
+        vx, vy, blend = safe_velocity(qx, qy, pvx, pvy, has_prev, vx, vy, left_after, s.end_xy, c.slot_s,
+                                      c.v_max_mps, c.dv_max_mps, s.num_slots)
+        v_change = ((vx - px) ** 2 + (vy - py) ** 2) ** 0.5
+    else:
+        blend = v_change = 0.0 if single else np.zeros(np.shape(qx))
+    speed = (vx * vx + vy * vy) ** 0.5
+    nqx, nqy = qx + c.slot_s * vx, qy + c.slot_s * vy                     # C10: q[n] = q[n-1] + tau v[n]
+    out: dict[str, Any] = {"vx": vx, "vy": vy, "speed": speed, "qx": nqx, "qy": nqy,
+                           "velocity_projected": v_projected, "qkd_budget_s": None,
+                           "safety_velocity_blend": blend, "safety_velocity_change_mps": v_change}
+    needs_cap = safety or mode == "velocity"
+    if needs_cap:
+        ex, ey = c.eve_xy
+        d_e2 = worst_case_eve_distance_sq_xy(nqx - ex, nqy - ey, c.eve_radius_m, c.altitude_m)
+        cap = leakage_power_cap(c.gamma_tol, c.gamma0, d_e2)
+    cut = 0.0 if single else np.zeros(np.shape(qx))
+    reserved_total = 0 if single else np.zeros(np.shape(qx), dtype=np.int64)
+
+    if mode == "full":
+        power, p_fly, p_projected = model.cap_transmit_power(power, speed, c)
+        if safety:
+            capped = np.minimum(power, cap if single else np.asarray(cap)[..., None])
+            cut = power.sum(axis=-1) - capped.sum(axis=-1)
+            cut = float(cut) if single else cut
+            power = capped
+        if qkd:
+            out["qkd_budget_s"] = _qkd_budgets(a[..., model.action_size(nf):], safety, c, s)
+    else:
+        p_fly = flight_power(speed, c.rotor)
+        budget = model.transmit_budget(p_fly, c)
+        if mode == "compact":
+            wanted = c.peak_power_w * 0.5 * ((float(a[2]) if single else a[:, 2]) + 1.0)
+            p_projected = wanted > budget * (1.0 + 1e-12)
+            total = _min(wanted, budget)
+            weights = 0.5 * (a[..., 3:3 + k] + 1.0)
+        else:
+            total = budget
+            p_projected = False if single else np.zeros(np.shape(qx), dtype=bool)
+        p_sub = total / nf
+        if needs_cap:
+            p_sub = _min(p_sub, cap)
+            if mode == "compact":
+                cut = (total / nf - p_sub) * nf
+            p_rule = _min(budget / nf, cap)          # the guard's subcarriers: the rule's power
+        else:
+            p_rule = p_sub
+        ux, uy = users[..., 0], users[..., 1]
+        if single:
+            g = c.gamma0 / squared_distance_xy(ux - nqx, uy - nqy, c.altitude_m)        # (K,)
+        else:
+            g = c.gamma0 / squared_distance_xy(ux - nqx[:, None], uy - nqy[:, None], c.altitude_m)
+        p_col = p_sub if single else np.asarray(p_sub)[:, None]
+        r_col = p_rule if single else np.asarray(p_rule)[:, None]
+        bits_sc = c.slot_s * c.subcarrier_hz * np.log2(1.0 + r_col * g)           # (..., K) at the rule's power
+        guard = mode == "velocity" or safety
+        if guard:
+            n_after = slot + 1
+            owed = s.num_slots * s.slot_s * s.r_min_bps * (
+                n_after / s.num_slots if single else (n_after / s.num_slots)[:, None]) - delivered
+        factor: Any = 1.0
+        if qkd:
+            from secure_env.core.quantum_uav import rule_photons, secure_fraction
+
+            if guard:
+                photons, dist = rule_photons(s, c, nqx, nqy, users)
+                rule_budget = dist / s.light_speed_mps * (photons + 0.5)
+            if mode == "compact":
+                budget_s = _qkd_budgets(a[..., 3 + k:3 + 2 * k], safety, c, s)
+                if safety:   # a user owed bits gets at least the rule's QKD phase
+                    budget_s = np.where(owed > 0.0, np.maximum(budget_s, rule_budget), budget_s)
+                    budget_s = budget_s * np.minimum(
+                        1.0, c.slot_s * (1.0 - 1e-6) / budget_s.sum(axis=-1, keepdims=True))
+            else:
+                budget_s = rule_budget
+            factor = secure_fraction(s, c, budget_s, nqx, nqy, users)
+        if guard:
+            reserved = reserved_counts(owed, bits_sc * factor, nf)
+        else:
+            reserved = np.zeros(g.shape, dtype=np.int64)
+        if mode == "velocity":
+            weights = (np.arange(k) == np.argmax(g, axis=-1)[..., None]).astype(np.float64)
+        rest = nf - reserved.sum(axis=-1)
+        counts = reserved + apportion(weights, rest)
+        user = counts_to_users(counts, nf)
+        # the guard's subcarriers of each user come first in its block
+        starts = np.cumsum(counts, axis=-1) - counts
+        pos = np.arange(nf) - np.take_along_axis(starts, user, axis=-1)
+        guarded = pos < np.take_along_axis(reserved, user, axis=-1)
+        power = np.where(guarded, r_col, p_col) * np.ones(user.shape)
+        reserved_total = int(reserved.sum()) if single else reserved.sum(axis=-1)
+        if qkd:
+            if mode == "velocity":
+                # users left without a subcarrier run the shortest QKD phase (8 m pairs)
+                served = counts > 0
+                assert photons is not None
+                photons = np.where(served, photons, 8.0 * s.photons_m)
+                budget_s = dist / s.light_speed_mps * (photons + 0.5)
+            out["qkd_budget_s"] = budget_s
+    out.update(power_w=power, user=user, flight_w=p_fly, power_projected=p_projected,
+               safety_power_cut_w=cut, safety_reserved_subcarriers=reserved_total if mode != "full" else
+               (0 if single else np.zeros(np.shape(qx), dtype=np.int64)))
+    if single:
+        out["safety_acted"] = bool(blend > 0.0 or cut > 0.0 or (safety and out["safety_reserved_subcarriers"] > 0))
+    else:
+        out["safety_acted"] = (np.asarray(blend) > 0.0) | (np.asarray(cut) > 0.0) | (
+            safety & (np.asarray(out["safety_reserved_subcarriers"]) > 0))
+    return out
+
+
+def _qkd_budgets(a_qkd: NDArray[np.float64], safety: bool, c: model.SlotConstants, s: Any) -> NDArray[np.float64]:
+    """QKD time budgets from the action; with the safety layer scaled to fit in the slot."""
+    from secure_env.core.quantum_uav import decode_qkd_action
+
+    budget = decode_qkd_action(a_qkd, c.slot_s)
+    if safety:
+        total = budget.sum(axis=-1, keepdims=True)
+        budget = budget * np.minimum(1.0, c.slot_s * (1.0 - 1e-6) / total)
+    return budget
+
+
+# -- observation ----------------------------------------------------------------------------------
+def layout_features(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDArray[np.float64],
+                    slot: Any, scenario: Any, scale_m: float) -> NDArray[np.float64]:
+    """The 6 features the learnable modes add (divided by L): offsets from the UAV to the nearest
+    user, to the users' centroid, and to the user furthest behind its R_min pace after the next
+    slot (the nearest user when nobody is behind). (6,) for one env, (B, 6) for a batch."""
+    s = scenario
+    single = users.ndim == 2
+    q = np.array([qx, qy]) if single else np.stack([qx, qy], axis=-1)
+    rel = users - (q if single else q[:, None, :])                           # (..., K, 2)
+    d2 = (rel * rel).sum(axis=-1)
+    near = np.argmin(d2, axis=-1)
+    n_after = slot + 1
+    frac = n_after / s.num_slots
+    owed = s.num_slots * s.slot_s * s.r_min_bps * (frac if single else np.asarray(frac)[:, None]) - delivered
+    behind = np.where(owed.max(axis=-1) > 0.0, np.argmax(owed, axis=-1), near)
+    if single:
+        parts = [rel[near], rel.mean(axis=0), rel[behind]]
+    else:
+        rows = np.arange(users.shape[0])
+        parts = [rel[rows, near], rel.mean(axis=1), rel[rows, behind]]
+    return np.concatenate(parts, axis=-1) / scale_m
+
+
+__all__ = ["ACTION_MODES", "LAYOUT_FEATURES", "action_size", "apportion", "counts_to_users", "decide_slot",
+           "layout_features", "reserved_counts", "safety_default"]
