@@ -217,10 +217,10 @@ def test_safe_velocity_single_equals_batch_and_respects_the_discs():
         c = rng.uniform(-v_max, v_max, (16, 2))
         cx, cy, _ = project_velocity_xy(c[:, 0], c[:, 1], pvx, pvy, np.full(16, slot > 0), v_max, dv)
         vx, vy, lam = safe_velocity(qx, qy, pvx, pvy, np.full(16, slot > 0), cx, cy, np.full(16, n - slot - 1),
-                                    end, tau, v_max, dv, n)
+                                    end, tau, v_max, dv)
         for i in range(16):
             single = safe_velocity(float(qx[i]), float(qy[i]), float(pvx[i]), float(pvy[i]), slot > 0,
-                                   float(cx[i]), float(cy[i]), n - slot - 1, end, tau, v_max, dv, n)
+                                   float(cx[i]), float(cy[i]), n - slot - 1, end, tau, v_max, dv)
             assert single == (vx[i], vy[i], lam[i])
         assert (np.hypot(vx, vy) <= v_max * (1 + 1e-9)).all()
         if slot:

@@ -31,15 +31,39 @@ import math
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 #: relative margin: blends aim inside the limits by this much, homing accepts states outside by it
 REACH_RTOL = 1e-9
 
 
 def _full_change_slots(v_max: float, dv_max: float) -> int:
-    """Slots a ramp needs to reach any velocity from any other: ceil(2 V / dv)."""
+    """Slots a ramp needs to reach any velocity from any other: ceil(2 V / dv). The family is
+    limited to ramps of at most this many slots (longer ones add little), which keeps the
+    invariance argument intact and every step to a handful of candidates."""
     return max(1, math.ceil(2.0 * v_max / dv_max))
+
+
+# generic helpers: Python floats (one env, fast) or numpy arrays (a batch), same operations
+def _is_arr(x: Any) -> bool:
+    return isinstance(x, np.ndarray)
+
+
+def _sqrt(x: Any) -> Any:
+    return np.sqrt(x) if _is_arr(x) else math.sqrt(x)
+
+
+def _sel(cond: Any, a: Any, b: Any) -> Any:
+    return np.where(cond, a, b) if _is_arr(cond) else (a if cond else b)
+
+
+def _cruise(gx: Any, gy: Any, px: Any, py: Any, slots: Any, k: int) -> tuple[Any, Any]:
+    """Cruise velocity u of the ramp of k slots from velocity p that covers G (in units of tau)
+    in ``slots`` slots: (G - h p) / (slots - h), h = (k - 1) / 2. Needs slots >= k."""
+    h = 0.5 * (k - 1)
+    den = slots - h
+    if _is_arr(den):
+        den = np.where(den > 0.0, den, 1.0)
+    return (gx - h * px) / den, (gy - h * py) / den
 
 
 def command_reachable(gx: Any, gy: Any, vx: Any, vy: Any, slots_left: Any, v_max: float,
@@ -50,64 +74,79 @@ def command_reachable(gx: Any, gy: Any, vx: Any, vy: Any, slots_left: Any, v_max
     """
     kf = _full_change_slots(v_max, dv_max)
     m = slots_left
-    if isinstance(m, (int, np.integer)):
+    if not _is_arr(m):
         if m <= 0:
             return gx == vx and gy == vy
-        k = m if m < kf else kf
-    else:
-        k = np.minimum(np.maximum(m, 1), kf)
-    h = 0.5 * (k - 1)
-    den = m - h if isinstance(m, (int, np.integer)) else np.where(np.asarray(m) > 0, m - h, 1.0)
-    ux, uy = (gx - (1.0 + h) * vx) / den, (gy - (1.0 + h) * vy) / den
-    tight = 1.0 - REACH_RTOL
-    ok_u = ux * ux + uy * uy <= (v_max * tight) ** 2
-    rx, ry = ux - vx, uy - vy
-    ok_r = rx * rx + ry * ry <= (k * dv_max * tight) ** 2
-    ok = ok_u & ok_r
-    if not isinstance(m, (int, np.integer)):
-        ok = ok & (np.asarray(m) > 0)
+        return _admissible(gx - vx, gy - vy, vx, vy, m, m if m < kf else kf, v_max, dv_max, 1.0 - REACH_RTOL)
+    ok = np.zeros(np.shape(m), dtype=bool)
+    for k in range(1, kf + 1):   # k = min(m, kf) for every env of the batch
+        pick = (m == k) if k < kf else (m >= kf)
+        ok |= pick & _admissible(gx - vx, gy - vy, vx, vy, m, k, v_max, dv_max, 1.0 - REACH_RTOL)
     return ok
 
 
-def homing_velocity(gx: NDArray[np.float64], gy: NDArray[np.float64], pvx: NDArray[np.float64],
-                    pvy: NDArray[np.float64], has_prev: NDArray[np.bool_], slots_left: NDArray[np.int64],
-                    v_max: float, dv_max: float, k_max: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The first step of a ramp-then-cruise sequence from the state before the slot (arrays (B,)).
+def _admissible(gx: Any, gy: Any, px: Any, py: Any, slots: Any, k: int, v_max: float, dv_max: float,
+                scale: float) -> Any:
+    """Is the ramp of k slots from p covering G in ``slots`` slots admissible (limits times scale)?"""
+    ux, uy = _cruise(gx, gy, px, py, slots, k)
+    rx, ry = ux - px, uy - py
+    return (ux * ux + uy * uy <= (v_max * scale) ** 2) & (rx * rx + ry * ry <= (k * dv_max * scale) ** 2)
+
+
+def homing_velocity(gx: Any, gy: Any, pvx: Any, pvy: Any, has_prev: Any, slots_left: Any,
+                    v_max: float, dv_max: float) -> tuple[Any, Any]:
+    """The first step of a ramp-then-cruise sequence from the state before the slot.
 
     ``slots_left`` = M counts this slot. Without a previous velocity: the straight line G / M.
-    Otherwise the smallest k0 in 1..M whose (k0, u0) is admissible (within :data:`REACH_RTOL`;
-    if none, numerically, the least violating one), and v_prev + (u0 - v_prev) / k0.
+    Otherwise the shortest ramp k0 <= min(M, ceil(2V/dv)) whose (k0, u0) is admissible (within
+    :data:`REACH_RTOL`; if none, numerically, the least violating one), and v_prev + (u0 - v_prev) / k0.
     """
-    big_m = np.maximum(slots_left, 1).astype(np.float64)
-    k = np.arange(1, k_max + 1, dtype=np.float64)[None, :]                 # (1, K)
-    h = 0.5 * (k - 1.0)
-    den = np.where(k <= big_m[:, None], big_m[:, None] - h, 1.0)
-    ux = (gx[:, None] - h * pvx[:, None]) / den
-    uy = (gy[:, None] - h * pvy[:, None]) / den
-    over_u = np.sqrt(ux * ux + uy * uy) / v_max - 1.0
-    over_r = np.sqrt((ux - pvx[:, None]) ** 2 + (uy - pvy[:, None]) ** 2) / (k * dv_max) - 1.0
-    worst = np.maximum(over_u, over_r)
-    worst = np.where(k <= big_m[:, None], worst, np.inf)
-    ok = worst <= REACH_RTOL
-    first_ok = np.argmax(ok, axis=1)
-    pick = np.where(ok.any(axis=1), first_ok, np.argmin(worst, axis=1))
-    rows = np.arange(len(gx))
-    k0 = k[0, pick]
-    hx = pvx + (ux[rows, pick] - pvx) / k0
-    hy = pvy + (uy[rows, pick] - pvy) / k0
-    hx = np.where(has_prev, hx, gx / big_m)
-    hy = np.where(has_prev, hy, gy / big_m)
-    return hx, hy
+    kf = _full_change_slots(v_max, dv_max)
+    arr = _is_arr(gx)
+    big_m = np.maximum(slots_left, 1) if arr else max(slots_left, 1)
+    best_x, best_y, best_w = (np.zeros(np.shape(gx)), np.zeros(np.shape(gx)), np.full(np.shape(gx), np.inf)) \
+        if arr else (0.0, 0.0, math.inf)
+    found = np.zeros(np.shape(gx), dtype=bool) if arr else False
+    for k in range(1, kf + 1):
+        active = big_m >= k
+        if not arr and not active:
+            break
+        ux, uy = _cruise(gx, gy, pvx, pvy, big_m, k)
+        rx, ry = ux - pvx, uy - pvy
+        worst = (ux * ux + uy * uy) ** 0.5 / v_max - 1.0
+        worst_r = (rx * rx + ry * ry) ** 0.5 / (k * dv_max) - 1.0
+        if arr:
+            worst = np.where(active, np.maximum(worst, worst_r), np.inf)
+            take = ~found & ((worst <= REACH_RTOL) | (worst < best_w))
+            best_x = np.where(take, pvx + rx / k, best_x)
+            best_y = np.where(take, pvy + ry / k, best_y)
+            best_w = np.where(take, worst, best_w)
+            found |= worst <= REACH_RTOL
+            if found.all():
+                break
+        else:
+            worst = worst if worst > worst_r else worst_r
+            if worst < best_w:
+                best_x, best_y, best_w = pvx + rx / k, pvy + ry / k, worst
+            if worst <= REACH_RTOL:
+                break
+    return _sel(has_prev, best_x, gx / big_m), _sel(has_prev, best_y, gy / big_m)
 
 
-def _interval(bx: NDArray[np.float64], by: NDArray[np.float64], dx: NDArray[np.float64],
-              dy: NDArray[np.float64], r: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """{lambda : ||b + lambda d|| <= r} as [lo, hi] (lo > hi when empty)."""
+def _interval(bx: Any, by: Any, dx: Any, dy: Any, r: float) -> tuple[Any, Any]:
+    """{lambda : ||b + lambda d|| <= r} as [lo, hi] (lo > hi when empty); floats or arrays."""
     a = dx * dx + dy * dy
     b = bx * dx + by * dy
     c0 = bx * bx + by * by - r * r
-    flat = a <= 1e-300
     disc = b * b - a * c0
+    if not _is_arr(a):
+        if a <= 1e-300:
+            return (-math.inf, math.inf) if c0 <= 0.0 else (math.inf, -math.inf)
+        if disc < 0.0:
+            return math.inf, -math.inf
+        root = math.sqrt(disc)
+        return (-b - root) / a, (-b + root) / a
+    flat = a <= 1e-300
     root = np.sqrt(np.maximum(disc, 0.0))
     safe_a = np.where(flat, 1.0, a)
     lo = np.where(flat, np.where(c0 <= 0.0, -np.inf, np.inf), (-b - root) / safe_a)
@@ -116,61 +155,70 @@ def _interval(bx: NDArray[np.float64], by: NDArray[np.float64], dx: NDArray[np.f
     return np.where(empty, np.inf, lo), np.where(empty, -np.inf, hi)
 
 
-def reach_blend(gx: NDArray[np.float64], gy: NDArray[np.float64], cx: NDArray[np.float64],
-                cy: NDArray[np.float64], hx: NDArray[np.float64], hy: NDArray[np.float64],
-                slots_left: NDArray[np.int64], v_max: float, dv_max: float, k_max: int) -> NDArray[np.float64]:
-    """Smallest lambda in [0, 1] with v = c + lambda (h - c) reachable (arrays (B,); m = slots
-    left after the slot). 1 where m = 0 or where no k admits any lambda (numerically)."""
-    m = slots_left.astype(np.float64)[:, None]
-    k = np.arange(1, k_max + 1, dtype=np.float64)[None, :]
-    h = 0.5 * (k - 1.0)
-    valid_k = k <= m
-    den = np.where(valid_k, m - h, 1.0)
-    ddx, ddy = (hx - cx)[:, None], (hy - cy)[:, None]
-    ucx = (gx[:, None] - (1.0 + h) * cx[:, None]) / den
-    ucy = (gy[:, None] - (1.0 + h) * cy[:, None]) / den
-    dux, duy = -(1.0 + h) * ddx / den, -(1.0 + h) * ddy / den
+def reach_blend(gx: Any, gy: Any, cx: Any, cy: Any, hx: Any, hy: Any, slots_left: Any, v_max: float,
+                dv_max: float) -> Any:
+    """Smallest lambda in [0, 1] with v = c + lambda (h - c) reachable (m = slots left after the
+    slot). 1 where m = 0 or where no k admits any lambda (numerically). Floats or arrays."""
+    kf = _full_change_slots(v_max, dv_max)
+    arr = _is_arr(gx)
+    m = slots_left
+    lam = np.full(np.shape(gx), np.inf) if arr else math.inf
+    ddx, ddy = hx - cx, hy - cy
     tight = 1.0 - REACH_RTOL
-    lo1, hi1 = _interval(ucx, ucy, dux, duy, v_max * tight)
-    lo2, hi2 = _interval(ucx - cx[:, None], ucy - cy[:, None], dux - ddx, duy - ddy, k * dv_max * tight)
-    lo = np.maximum(np.maximum(lo1, lo2), 0.0)
-    hi = np.minimum(np.minimum(hi1, hi2), 1.0)
-    good = valid_k & (lo <= hi)
-    lam = np.min(np.where(good, lo, np.inf), axis=1)
-    return np.where(np.isfinite(lam), lam, 1.0)
+    for k in range(1, kf + 1):
+        active = m >= k
+        if not arr and not active:
+            break
+        h = 0.5 * (k - 1)
+        ucx, ucy = _cruise(gx - cx, gy - cy, cx, cy, m, k)
+        den = m - h
+        f = -(1.0 + h) / (np.where(den > 0.0, den, 1.0) if arr else den)
+        dux, duy = f * ddx, f * ddy
+        lo1, hi1 = _interval(ucx, ucy, dux, duy, v_max * tight)
+        lo2, hi2 = _interval(ucx - cx, ucy - cy, dux - ddx, duy - ddy, k * dv_max * tight)
+        if arr:
+            lo = np.maximum(np.maximum(lo1, lo2), 0.0)
+            hi = np.minimum(np.minimum(hi1, hi2), 1.0)
+            lam = np.where(active & (lo <= hi), np.minimum(lam, lo), lam)
+        else:
+            lo = max(lo1, lo2, 0.0)
+            hi = min(hi1, hi2, 1.0)
+            if lo <= hi and lo < lam:
+                lam = lo
+    if arr:
+        return np.where(np.isfinite(lam) & (m > 0), lam, 1.0)
+    return lam if (lam < math.inf and m > 0) else 1.0
 
 
 def safe_velocity(qx: Any, qy: Any, pvx: Any, pvy: Any, has_prev: Any, cx: Any, cy: Any, slots_left: Any,
-                  end_xy: tuple[float, float], slot_s: float, v_max: float, dv_max: float, num_slots: int
+                  end_xy: tuple[float, float], slot_s: float, v_max: float, dv_max: float
                   ) -> tuple[Any, Any, Any]:
     """The safety layer's velocity: (v_x, v_y, lambda) for the command (cx, cy) already projected
     onto the speed and acceleration discs; ``slots_left`` = m after this slot. Floats in (one env)
     give floats out; arrays (B,) give arrays. lambda = 0: the command is kept."""
     gx, gy = (end_xy[0] - qx) / slot_s, (end_xy[1] - qy) / slot_s
-    single = not isinstance(qx, np.ndarray)
     ok = command_reachable(gx, gy, cx, cy, slots_left, v_max, dv_max)
-    if single:
+    if not _is_arr(qx):
         if ok:
             return cx, cy, 0.0
-        arr = [np.array([x], dtype=np.float64) for x in (gx, gy, pvx, pvy, cx, cy)]
-        hp, m = np.array([bool(has_prev)]), np.array([int(slots_left)])
-    else:
-        if ok.all():
-            return cx, cy, np.zeros(np.shape(qx))
-        idx = np.flatnonzero(~ok)
-        arr = [np.asarray(x, dtype=np.float64)[idx] for x in (gx, gy, pvx, pvy, cx, cy)]
-        hp, m = np.asarray(has_prev, dtype=bool)[idx], np.asarray(slots_left)[idx]
-    sgx, sgy, spx, spy, scx, scy = arr
-    hx, hy = homing_velocity(sgx, sgy, spx, spy, hp, m + 1, v_max, dv_max, num_slots)
-    lam = reach_blend(sgx, sgy, scx, scy, hx, hy, m, v_max, dv_max, num_slots)
-    lam = np.where(m <= 0, 1.0, lam)
-    vx, vy = scx + lam * (hx - scx), scy + lam * (hy - scy)
-    vx, vy = np.where(lam >= 1.0, hx, vx), np.where(lam >= 1.0, hy, vy)
-    if single:
-        return float(vx[0]), float(vy[0]), float(lam[0])
+        hx, hy = homing_velocity(gx, gy, pvx, pvy, has_prev, slots_left + 1, v_max, dv_max)
+        lam = reach_blend(gx, gy, cx, cy, hx, hy, slots_left, v_max, dv_max)
+        if lam >= 1.0:
+            return hx, hy, 1.0
+        return cx + lam * (hx - cx), cy + lam * (hy - cy), lam
+    if ok.all():
+        return cx, cy, np.zeros(np.shape(qx))
+    idx = np.flatnonzero(~ok)
+    sgx, sgy, spx, spy, scx, scy = (np.asarray(x, dtype=np.float64)[idx] for x in (gx, gy, pvx, pvy, cx, cy))
+    hp, m = np.asarray(has_prev, dtype=bool)[idx], np.asarray(slots_left)[idx]
+    hx, hy = homing_velocity(sgx, sgy, spx, spy, hp, m + 1, v_max, dv_max)
+    lam = reach_blend(sgx, sgy, scx, scy, hx, hy, m, v_max, dv_max)
+    full = lam >= 1.0
+    vx = np.where(full, hx, scx + lam * (hx - scx))
+    vy = np.where(full, hy, scy + lam * (hy - scy))
     out_x, out_y = np.array(cx, dtype=np.float64, copy=True), np.array(cy, dtype=np.float64, copy=True)
     lam_all = np.zeros(np.shape(qx))
-    out_x[idx], out_y[idx], lam_all[idx] = vx, vy, lam
+    out_x[idx], out_y[idx], lam_all[idx] = vx, vy, np.minimum(lam, 1.0)
     return out_x, out_y, lam_all
 
 

@@ -140,7 +140,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     if safety:
         px, py = vx, vy
         vx, vy, blend = safe_velocity(qx, qy, pvx, pvy, has_prev, vx, vy, left_after, s.end_xy, c.slot_s,
-                                      c.v_max_mps, c.dv_max_mps, s.num_slots)
+                                      c.v_max_mps, c.dv_max_mps)
         v_change = ((vx - px) ** 2 + (vy - py) ** 2) ** 0.5
     else:
         blend = v_change = 0.0 if single else np.zeros(np.shape(qx))
