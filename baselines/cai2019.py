@@ -23,7 +23,12 @@ paper's Algorithm 1:
   (largest remainder), then the powers are re-optimised on that binary schedule by the same
   Dinkelbach and water-filling, with lambda found by Gauss-Seidel bisection (on a fixed schedule
   each user's rate is continuous and increasing in its own multiplier), so that C4-C7 and R_min
-  hold exactly.
+  (with the guard band :data:`RATE_MARGIN`) hold exactly. The per-slot budget multiplier of a
+  slot shared by several users is bisected from a price at which every active subcarrier's power
+  is at most budget / (active subcarriers), so the slot total never exceeds min(P_peak,
+  P_max - P_C - P_fly). Where R_min is out of reach on the trajectory (the relaxation's master LP
+  then misses it by the least total, its rate rows having priced slacks), the plan keeps every
+  other limit and reports each user's shortfall (``PowerPlan.rmin_shortfall_bps``).
 
 The channels are flat across subcarriers (LoS, spec eq. (6)), so all subcarriers of a slot are
 interchangeable: the relaxation is solved per slot in terms of the fraction x_k[n] of its
@@ -50,6 +55,26 @@ _LN2 = math.log(2.0)
 #: largest R_min multiplier the re-solve tries; a user still short there cannot reach R_min
 #: on its schedule (its power is at the leakage cap or the slot budget everywhere)
 LAMBDA_MAX = 1e9
+#: planners aim at R_min (1 + RATE_MARGIN): a guard band above the solvers' tolerances (an SCA
+#: step's true rates can miss its rate constraint by a few 1e-6) and the env's float32 replay
+#: (rates move by about 1e-7), so that a plan with a binding R_min still meets it in the env
+RATE_MARGIN = 1e-4
+#: the master LP's HiGHS methods: the first, then the others as retries after a failure
+_LP_METHODS = ("highs", "highs-ipm", "highs-ds")
+
+
+@dataclass
+class SolverLog:
+    """Solver trouble met while planning: ``retries`` (solves repeated with other settings after
+    a failure) and ``fallbacks`` (failures no retry fixed, where the algorithm stopped at its last
+    feasible iterate instead)."""
+
+    retries: int = 0
+    fallbacks: int = 0
+
+    def add(self, other: "SolverLog") -> None:
+        self.retries += other.retries
+        self.fallbacks += other.fallbacks
 
 
 @dataclass(frozen=True)
@@ -58,7 +83,8 @@ class SlotProblem:
 
     ``snr_per_watt`` g_k[n] = beta0 / (N0 W d_k^2[n]); ``cap`` the per-subcarrier leakage power cap;
     ``budget`` the per-slot transmit budget min(P_peak, P_max - P_C - P_fly[n]) (>= 0);
-    ``fixed_power`` P_C + P_fly[n]; ``rate_target`` N R_min in bit/s summed over slots.
+    ``fixed_power`` P_C + P_fly[n]; ``rate_target`` N R_min (1 + :data:`RATE_MARGIN`) in bit/s
+    summed over slots.
     """
 
     snr_per_watt: NDArray[np.float64]
@@ -81,7 +107,8 @@ class SlotProblem:
         p_fly = flight_power(np.sqrt(np.sum(v * v, axis=-1)), c.rotor)
         return cls(snr_per_watt=g, cap=cap, budget=model.transmit_budget(p_fly, c),
                    fixed_power=c.circuit_power_w + p_fly, subcarrier_hz=c.subcarrier_hz,
-                   num_subcarriers=c.num_subcarriers, rate_target=q.shape[0] * scenario.r_min_bps)
+                   num_subcarriers=c.num_subcarriers,
+                   rate_target=q.shape[0] * scenario.r_min_bps * (1.0 + RATE_MARGIN))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -96,7 +123,12 @@ class PowerPlan:
     power 0); ``energy_efficiency`` is the env's metric on this plan; ``relaxed_energy_efficiency``
     that of the time-sharing relaxation (an upper bound up to the solver tolerances);
     ``dinkelbach`` the eta sequence of the relaxed solve and ``resolve_dinkelbach`` that of the
-    final re-solve; ``multipliers`` the final lambda_k.
+    final re-solve; ``multipliers`` the final lambda_k. ``rmin_shortfall_bps`` (K,) is
+    [R_min - R_k]^+ of each user's mission-average rate on the plan's trajectory (all 0 when C6
+    holds; ``rate_feasible`` says so): where R_min cannot be met, the plan is still feasible in
+    every other limit and says by how much each user misses it. ``solver`` counts the solver
+    retries and fallbacks of the master LP (HiGHS); ``limit_repairs`` the slots
+    :func:`plan_on_schedule` had to pull back into a limit (0 for sub-problem 1's own plans).
     """
 
     power_w: NDArray[np.float64]
@@ -111,6 +143,9 @@ class PowerPlan:
     multipliers: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     master_rounds: int = 0
     rate_feasible: bool = True
+    rmin_shortfall_bps: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    solver: SolverLog = field(default_factory=SolverLog)
+    limit_repairs: int = 0
 
 
 # -- Layer 1 --------------------------------------------------------------------------------------
@@ -243,7 +278,23 @@ def _initial_columns(sp: SlotProblem, eta: float) -> _Columns:
     return cols
 
 
-def _inner_relaxed(sp: SlotProblem, eta: float, cols: _Columns, max_rounds: int, rtol: float
+def _master_lp(c_obj: NDArray[np.float64], a_ub: NDArray[np.float64], b_ub: NDArray[np.float64],
+               a_eq: NDArray[np.float64], log: SolverLog) -> Any:
+    """The master LP by HiGHS; after a failure, retried with HiGHS's other methods (counted in
+    ``log``). None when every method fails."""
+    from scipy.optimize import linprog
+
+    for attempt, method in enumerate(_LP_METHODS):
+        log.retries += attempt > 0
+        res = linprog(c_obj, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.ones(a_eq.shape[0]), bounds=(0, None),
+                      method=method)
+        if res.status == 0:
+            return res
+    return None
+
+
+def _inner_relaxed(sp: SlotProblem, eta: float, cols: _Columns, max_rounds: int, rtol: float,
+                   log: SolverLog | None = None
                    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], int]:
     """max U - eta U_TP over the relaxation, by dual decomposition. Returns (x, p, lambda, rounds).
 
@@ -253,10 +304,12 @@ def _inner_relaxed(sp: SlotProblem, eta: float, cols: _Columns, max_rounds: int,
     stop when no slot's point improves on the master (the duality gap is then below ``rtol``).
     The master's mix of a slot's points, taken in the perspective variables (x, x p), is a feasible
     relaxed point whose rates are at least the mixed rates (concavity). With lambda = 0 feasible
-    the method stops at once.
+    the method stops at once. The rate constraints have slacks at a large price, so the master is
+    always feasible: where R_min is out of reach, the mix misses it by the least (weighted) total.
+    Should the LP solver fail on every retry (recorded in ``log``), the last master's mix is kept
+    (or, in the first round, the lambda = 0 point).
     """
-    from scipy.optimize import linprog
-
+    log = SolverLog() if log is None else log
     n, k = sp.shape
     target = sp.rate_target * (1.0 + 1e-3)  # margin for the rounding to whole subcarriers
     lam = np.zeros(k)
@@ -267,6 +320,7 @@ def _inner_relaxed(sp: SlotProblem, eta: float, cols: _Columns, max_rounds: int,
     scale = max(float(np.max(cols.stacked()[3].sum(axis=1))), 1.0)   # bit/s of the best column
     big = 1e6
     rounds = 0
+    last: tuple[NDArray[Any], ...] | None = None     # the last master's columns and mix
     for rounds in range(1, max_rounds + 1):
         slot, xs, ps, rate, power = cols.stacked()
         m = len(slot)
@@ -279,10 +333,13 @@ def _inner_relaxed(sp: SlotProblem, eta: float, cols: _Columns, max_rounds: int,
         b_ub = np.full(k, -target / scale)
         a_eq = np.zeros((n, m + k))
         a_eq[slot, np.arange(m)] = 1.0
-        res = linprog(c_obj, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.ones(n), bounds=(0, None),
-                      method="highs")
-        if res.status != 0:
-            raise RuntimeError(f"sub-problem 1 master LP failed: {res.message}")
+        res = _master_lp(c_obj, a_ub, b_ub, a_eq, log)
+        if res is None:
+            log.fallbacks += 1
+            if last is None:
+                return x0, p0, np.zeros(k), rounds
+            break
+        last = (slot, xs, ps, res.x[:m])
         lam = np.maximum(-res.ineqlin.marginals, 0.0)
         sigma = -res.eqlin.marginals
         xn, pn = solve_slots(sp, lam, eta)
@@ -290,12 +347,13 @@ def _inner_relaxed(sp: SlotProblem, eta: float, cols: _Columns, max_rounds: int,
         powern = sp.num_subcarriers * np.sum(xn * pn, axis=1)
         reduced = ((ratesn * (1.0 + lam)).sum(axis=1) - eta * powern) / scale - sigma
         gap = float(np.sum(np.maximum(reduced, 0.0)))
-        theta = res.x[:m]
         if gap <= rtol * max(abs(float(-res.fun)), 1e-12):
             break
         add = np.flatnonzero(reduced > 1e-12)
         cols.add(sp, add, xn[add], pn[add])
     # primal recovery: mix each slot's columns in the perspective variables
+    assert last is not None
+    slot, xs, ps, theta = last
     xm = np.zeros((n, k))
     ym = np.zeros((n, k))
     np.add.at(xm, slot, theta[:, None] * xs)
@@ -330,8 +388,11 @@ def _fixed_schedule_power(sp: SlotProblem, counts: NDArray[np.int64], lam: NDArr
     if np.any(over):
         idx = np.flatnonzero(over)
         g, cap, cnt, budget = sp.snr_per_watt[idx], sp.cap[idx], counts[idx], sp.budget[idx]
+        # at this price every active subcarrier's power is at most budget / (active subcarriers),
+        # so the slot's total is within the budget
+        share = budget / np.sum(cnt, axis=1)
         hi = np.max(np.where(cnt > 0, (1.0 + lam) * sp.subcarrier_hz
-                             / (_LN2 * (budget[:, None] / np.maximum(cnt, 1) + 1.0 / g)), 0.0), axis=1)
+                             / (_LN2 * (share[:, None] + 1.0 / g)), 0.0), axis=1)
         hi = np.maximum(hi, eta) * (1.0 + 1e-9) + 1e-300
         lo = np.full(len(idx), float(eta))
         for _ in range(iters):
@@ -471,13 +532,14 @@ def subproblem1(scenario: Any, positions: ArrayLike, velocities: ArrayLike, user
     sp = SlotProblem.from_trajectory(scenario, positions, velocities, users)
     n, k = sp.shape
     nf = sp.num_subcarriers
+    log = SolverLog()
 
     # Dinkelbach on the relaxation
     eta, lam, history, steps = 0.0, np.zeros(k), [], 0
     x, _ = solve_slots(sp, lam, eta)
     cols = _initial_columns(sp, eta)
     for _ in range(max_dinkelbach):
-        x_t, p_t, lam, s_t = _inner_relaxed(sp, eta, cols, max_rounds, dual_rtol)
+        x_t, p_t, lam, s_t = _inner_relaxed(sp, eta, cols, max_rounds, dual_rtol, log)
         steps += s_t
         rates, power = relaxed_value(sp, x_t, p_t)
         value = float(rates.sum()) - eta * power
@@ -493,6 +555,8 @@ def subproblem1(scenario: Any, positions: ArrayLike, velocities: ArrayLike, user
     relaxed_ee = history[-1] if history else 0.0
 
     # final re-solve on whole subcarriers, moving subcarriers to a user the rounding left short
+    # (where R_min is out of reach, the short users' multipliers end at LAMBDA_MAX: their powers
+    # are as large as the leakage cap and the slot budgets allow on the best schedule found)
     counts = round_schedule(x, nf)
     pk, lam2, history2 = _resolve_fixed(sp, counts, lam, tol, max_dinkelbach)
     for _ in range(n * nf):
@@ -502,16 +566,52 @@ def subproblem1(scenario: Any, positions: ArrayLike, velocities: ArrayLike, user
             break
         pk, lam2, history2 = _resolve_fixed(sp, counts, lam2, tol, max_dinkelbach)
 
+    return plan_on_schedule(scenario, positions, velocities, users, counts, pk, sp=sp,
+                            relaxed_energy_efficiency=relaxed_ee, dinkelbach=history,
+                            resolve_dinkelbach=history2, multipliers=lam2, master_rounds=steps, solver=log)
+
+
+#: relative excess over the leakage cap or the slot budget that :func:`plan_on_schedule` counts as a
+#: repair (below it: the last digits of a solver's answer)
+REPAIR_RTOL = 1e-6
+
+
+def plan_on_schedule(scenario: Any, positions: ArrayLike, velocities: ArrayLike, user_xy: ArrayLike,
+                     counts: NDArray[np.int64], power_per_subcarrier: NDArray[np.float64], *,
+                     sp: SlotProblem | None = None, **record: Any) -> PowerPlan:
+    """The :class:`PowerPlan` of powers ``power_per_subcarrier`` (N, K) on the whole-subcarrier
+    schedule ``counts`` (N, K), flown on ``positions``/``velocities``, scored by the env's metric.
+
+    Every limit holds by construction: at most N_F subcarriers per slot (else ``ValueError``),
+    powers in [0, leakage cap] (C7) and each slot's total within min(P_peak, P_max - P_C - P_fly)
+    (C4, C5), scaled down where needed; ``limit_repairs`` in the record counts the slots this
+    changed by more than :data:`REPAIR_RTOL` (0 for the solvers' own plans). The R_min shortfall
+    of each user is measured, not enforced. ``record`` holds the other PowerPlan fields.
+    """
+    users = np.asarray(user_xy, dtype=np.float64)
+    sp = SlotProblem.from_trajectory(scenario, positions, velocities, users) if sp is None else sp
+    nf = sp.num_subcarriers
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.shape != sp.shape or np.any(counts < 0) or np.any(counts.sum(axis=1) > nf):
+        raise ValueError(f"counts must be (N, K) = {sp.shape} non-negative with at most {nf} per slot")
+    raw = np.where(counts > 0, np.maximum(np.asarray(power_per_subcarrier, dtype=np.float64), 0.0), 0.0)
+    pk = np.minimum(raw, sp.cap[:, None])
+    use = np.sum(counts * pk, axis=1)
+    over = use > sp.budget
+    # (1 - 1e-12): the scaled sum may not round above the budget
+    scale = np.where(over, sp.budget / np.where(over, use, 1.0) * (1.0 - 1e-12), 1.0)
+    pk = pk * scale[:, None]
+    repaired = (np.any(raw > sp.cap[:, None] * (1.0 + REPAIR_RTOL), axis=1)
+                | (np.sum(counts * raw, axis=1) > sp.budget * (1.0 + REPAIR_RTOL)))
     power_w, user = expand_schedule(counts, pk, nf)
     c = model.SlotConstants.from_scenario(scenario)
     out = model.trajectory_outcome(positions, velocities, power_w, user, users, c)
-    feasible = bool(np.all(out["mean_rate_bps"] * n >= sp.rate_target * (1.0 - 1e-9)))
-    return PowerPlan(power_w=power_w, user=user, counts=counts,
-                     power_per_subcarrier=np.where(counts > 0, pk, 0.0),
+    shortfall = np.maximum(scenario.r_min_bps - out["mean_rate_bps"], 0.0)
+    record.setdefault("relaxed_energy_efficiency", math.nan)
+    return PowerPlan(power_w=power_w, user=user, counts=counts, power_per_subcarrier=pk,
                      energy_efficiency=out["energy_efficiency_bits_per_joule"],
-                     relaxed_energy_efficiency=relaxed_ee, mean_rate_bps=out["mean_rate_bps"],
-                     dinkelbach=history, resolve_dinkelbach=history2, multipliers=lam2,
-                     master_rounds=steps, rate_feasible=feasible)
+                     mean_rate_bps=out["mean_rate_bps"], rate_feasible=not bool(np.any(shortfall > 0)),
+                     rmin_shortfall_bps=shortfall, limit_repairs=int(np.sum(repaired)), **record)
 
 
 def expand_schedule(counts: NDArray[np.int64], power_per_subcarrier: NDArray[np.float64], num_subcarriers: int

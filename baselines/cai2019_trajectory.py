@@ -19,15 +19,26 @@ Every surrogate is tight at the expansion point and conservative elsewhere, so e
 feasible for the true problem and the true energy efficiency does not decrease. Units are rescaled
 for Clarabel: positions in 100 m, velocities in 10 m/s, rates in Mbit/s, powers in kW.
 
+C6 is kept as R_k >= min(R_min (1 + RATE_MARGIN), R_k at the expansion point): the paper's C6 for
+a plan that meets R_min, and "no user falls further short" for one that cannot (sub-problem 1
+reports the shortfall); the expansion point is then always feasible. A convex solve that fails
+(Clarabel's ``InsufficientProgress`` on some layouts) is retried with a fresh solver, shorter
+interior-point steps and no equilibration, as a solver's users do; if every retry fails, the
+SCA step is taken from the last successful solve of its Dinkelbach loop, or, if none succeeded,
+the SCA stops at its last (feasible) iterate: for the joint refinement, at worst Algorithm 3's
+plan. Both are counted in a :class:`baselines.cai2019.SolverLog`.
+
 Algorithm 3 alternates :func:`baselines.cai2019.subproblem1` and :func:`subproblem2` from the
 straight line until the energy efficiency improves by less than a relative 1e-3 or 10 outer
-iterations; every iteration's EE is recorded. All energy efficiencies are evaluated by
+iterations; every iteration's EE is recorded. Plans are ranked by their total R_min shortfall
+first, then by EE (the same as by EE when R_min is met). All energy efficiencies are evaluated by
 :func:`secure_env.core.uav_ofdma.trajectory_outcome`, the env's own metric code.
 """
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +58,16 @@ _RATE = 1e6       # bit/s per rate unit
 _POWER = 1e3      # W per power unit
 #: limits are tightened by this relative margin so that float32 replay in the env never projects
 _MARGIN = 1e-6
+#: Clarabel settings of a convex step's solve, tried in turn until one succeeds: the defaults on
+#: the cached solver (cvxpy updates its data in place), a freshly built solver, shorter
+#: interior-point steps, no equilibration. Every attempt names every setting it varies, since the
+#: cached solver keeps the settings of its last solve.
+_ATTEMPTS: tuple[dict[str, Any], ...] = (
+    {"warm_start": True, "max_step_fraction": 0.99, "equilibrate_enable": True},
+    {"warm_start": False, "max_step_fraction": 0.99, "equilibrate_enable": True},
+    {"warm_start": False, "max_step_fraction": 0.9, "equilibrate_enable": True},
+    {"warm_start": False, "max_step_fraction": 0.99, "equilibrate_enable": False},
+)
 
 
 @dataclass
@@ -59,6 +80,7 @@ class TrajectoryResult:
     history: list[float] = field(default_factory=list)      # true EE after each SCA iteration
     inner_iterations: list[int] = field(default_factory=list)  # Dinkelbach iterations per SCA step
     solves: int = 0
+    solver: cai2019.SolverLog = field(default_factory=cai2019.SolverLog)
 
 
 def integrate_and_check(scenario: Any, velocities: NDArray[np.float64]) -> NDArray[np.float64] | None:
@@ -78,12 +100,21 @@ def integrate_and_check(scenario: Any, velocities: NDArray[np.float64]) -> NDArr
     return q
 
 
-def true_energy_efficiency(scenario: Any, positions: ArrayLike, velocities: ArrayLike, plan: cai2019.PowerPlan,
-                           user_xy: ArrayLike) -> float:
-    """EE of a trajectory with fixed per-subcarrier powers and schedule (the env's metric)."""
-    c = model.SlotConstants.from_scenario(scenario)
-    out = model.trajectory_outcome(positions, velocities, plan.power_w, plan.user, user_xy, c)
-    return float(out["energy_efficiency_bits_per_joule"])
+def rates_kept(r_min_bps: float, new_rate_bps: NDArray[np.float64], old_rate_bps: NDArray[np.float64]) -> bool:
+    """C6 as an SCA step must keep it: no user's mission-average rate below min(R_min with half the
+    planners' margin, its rate before the step up to a relative 1e-6) (a user short of R_min may
+    not fall further than the solver's tolerance)."""
+    floor = np.minimum(r_min_bps * (1.0 + 0.5 * cai2019.RATE_MARGIN), old_rate_bps * (1.0 - 1e-6))
+    return bool(np.all(new_rate_bps >= floor))
+
+
+def _rate_floor(scenario: Any, mean_rate_bps: ArrayLike | None, k: int) -> NDArray[np.float64]:
+    """Per-user C6 bound of a convex step, sum over slots, in rate units: N R_min (1 + margin),
+    or a user's rate at the expansion point where that is lower."""
+    target = np.full(k, scenario.r_min_bps * (1.0 + cai2019.RATE_MARGIN))
+    if mean_rate_bps is not None:
+        target = np.minimum(target, np.asarray(mean_rate_bps, dtype=np.float64))
+    return scenario.num_slots * target / _RATE
 
 
 class _FlightSca:
@@ -94,6 +125,8 @@ class _FlightSca:
         """Variables q, v, chi and parameters chi_j, v_j, phi_const; returns (constraints, Pbar)."""
         s, c, n = self.s, self.c, self.n
         rotor = c.rotor
+        self.log = cai2019.SolverLog()
+        self._attempt = 0          # the entry of _ATTEMPTS that solved last
         self.q = cp.Variable((n, 2))
         self.v = cp.Variable((n, 2))
         self.chi = cp.Variable(n, pos=True)
@@ -139,13 +172,47 @@ class _FlightSca:
         y = 1.0 + varpi
         return cp.SOC(y + cn, cp.vstack([2.0 * x[:, 0], 2.0 * x[:, 1], y - cn]), axis=0)
 
-    def solve(self, eta: float) -> None:
+    def solve(self, eta: float) -> bool:
+        """Solve the convex step at ``eta``: the settings of :data:`_ATTEMPTS` in turn, from the
+        ones that solved last, until one ends optimal (each further attempt counts as a retry in
+        ``log``). False if none did. An inaccurate optimum is accepted: its caller checks the
+        step against the true limits."""
         import cvxpy as cp
 
         self.eta.value = max(eta, 0.0)
-        self.problem.solve(solver=cp.CLARABEL, canon_backend=cp.SCIPY_CANON_BACKEND)
-        if self.problem.status not in ("optimal", "optimal_inaccurate"):
-            raise RuntimeError(f"{type(self).__name__} SCA step: solver status {self.problem.status}")
+        for tries in range(len(_ATTEMPTS)):
+            index = (self._attempt + tries) % len(_ATTEMPTS)
+            self.log.retries += tries > 0
+            try:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                    self.problem.solve(solver=cp.CLARABEL, canon_backend=cp.SCIPY_CANON_BACKEND,
+                                       **_ATTEMPTS[index])
+            except cp.error.SolverError:
+                continue
+            if self.problem.status in ("optimal", "optimal_inaccurate"):
+                self._attempt = index
+                return True
+        return False
+
+    def dinkelbach(self, eta: float, inner_tol: float, max_inner: int) -> tuple[Any, int]:
+        """Dinkelbach on the surrogate from ``eta`` (line 6 of Algorithm 2): solve, then
+        eta <- sum R_lb / sum Pbar until ``sum R_lb - eta sum Pbar`` falls below ``inner_tol``
+        times ``eta sum Pbar``. Returns (the last successful solve's :meth:`solution`, solves).
+        A solve that fails on every retry ends the loop at the last successful one (a fallback in
+        ``log``); the solution is None if the first one failed."""
+        sol, solves = None, 0
+        for _ in range(max_inner):
+            if not self.solve(eta):
+                self.log.fallbacks += 1
+                break
+            solves += 1
+            sol = self.solution()
+            rlb, pbar = self.surrogate_ratio()
+            if rlb - eta * pbar <= inner_tol * eta * pbar:
+                break
+            eta = rlb / pbar
+        return sol, solves
 
     def surrogate_ratio(self) -> tuple[float, float]:
         """(sum R_lb in bit/s, sum Pbar in W) at the current solution."""
@@ -196,15 +263,20 @@ class _Sca(_FlightSca):
             rlb_user.append(cp.sum(self.a_hat[:, kk]) - cp.sum(cp.multiply(self.b_hat[:, kk], sq)))
         self.rlb_user = rlb_user
         self.rlb = sum(rlb_user)
+        self.rate_floor = cp.Parameter(k, nonneg=True)
+        self.rate_floor.value = _rate_floor(s, None, k)
         if s.r_min_bps > 0:
-            cons += [r >= n * s.r_min_bps / _RATE for r in rlb_user]
+            cons += [r >= self.rate_floor[kk] for kk, r in enumerate(rlb_user)]
         self.objective = self.rlb - self.eta * _POWER / _RATE * cp.sum(pbar)
         self.problem = cp.Problem(cp.Maximize(self.objective), cons)
 
-    def set_point(self, q_j: NDArray[np.float64], v_j: NDArray[np.float64]) -> None:
-        """Expansion point (positions and velocities in SI units)."""
+    def set_point(self, q_j: NDArray[np.float64], v_j: NDArray[np.float64],
+                  mean_rate_bps: ArrayLike | None = None) -> None:
+        """Expansion point (positions and velocities in SI units); ``mean_rate_bps`` (K,) the
+        users' rates there, where C6 keeps a user short of R_min from falling further (None: C6)."""
         c = self.c
         self._set_flight_point(v_j)
+        self.rate_floor.value = _rate_floor(self.s, mean_rate_bps, self.k)
         d2 = squared_distance(q_j, self.users * _POS, c.altitude_m)                                 # (N, K)
         lin = self.rho / (d2 + self.rho) / d2 / _LN2                                                 # 1/m^2
         b = self.cw * lin * _POS ** 2 / _RATE
@@ -228,39 +300,36 @@ def subproblem2(scenario: Any, plan: cai2019.PowerPlan, positions: ArrayLike, ve
     ``positions``/``velocities`` (N, 2) is the feasible start (the trajectory ``plan`` was made for).
     SCA stops when the true EE improves by less than the relative ``tol`` or after ``max_sca``
     iterations; each SCA step runs Dinkelbach on the surrogate until ``sum R_lb - eta sum Pbar``
-    falls below ``inner_tol`` times ``eta sum Pbar``.
+    falls below ``inner_tol`` times ``eta sum Pbar``. A step whose solves fail on every retry, or
+    whose answer breaks a true limit (solver inaccuracy), ends the SCA at the last iterate.
     """
     users = np.asarray(scenario.user_xy if user_xy is None else user_xy, dtype=np.float64)
+    c = model.SlotConstants.from_scenario(scenario)
     sca = _Sca(scenario, plan, users)
     q = np.asarray(positions, dtype=np.float64).copy()
     v = np.asarray(velocities, dtype=np.float64).copy()
-    ee = true_energy_efficiency(scenario, q, v, plan, users)
-    result = TrajectoryResult(q, v, ee, history=[ee])
+    out = model.trajectory_outcome(q, v, plan.power_w, plan.user, users, c)
+    ee, rates = out["energy_efficiency_bits_per_joule"], out["mean_rate_bps"]
+    result = TrajectoryResult(q, v, ee, history=[ee], solver=sca.log)
     for _ in range(max_sca):
-        sca.set_point(q, v)
-        eta = ee
-        inner = 0
-        for inner in range(1, max_inner + 1):   # Dinkelbach on the surrogate (line 6 of Algorithm 2)
-            sca.solve(eta)
-            result.solves += 1
-            rlb, pbar = sca.surrogate_ratio()
-            if rlb - eta * pbar <= inner_tol * eta * pbar:
-                break
-            eta = rlb / pbar
-        _, v_new = sca.solution()
+        sca.set_point(q, v, rates)
+        sol, inner = sca.dinkelbach(ee, inner_tol, max_inner)
+        result.solves += inner
+        if sol is None:
+            break
+        v_new = sol[1]
         q_new = integrate_and_check(scenario, v_new)
         if q_new is None:
             break
-        ee_new = true_energy_efficiency(scenario, q_new, v_new, plan, users)
-        c = model.SlotConstants.from_scenario(scenario)
         out = model.trajectory_outcome(q_new, v_new, plan.power_w, plan.user, users, c)
-        if np.any(out["leakage_excess"] > 0) or np.any(out["mean_rate_bps"] < scenario.r_min_bps):
+        ee_new = out["energy_efficiency_bits_per_joule"]
+        if np.any(out["leakage_excess"] > 0) or not rates_kept(scenario.r_min_bps, out["mean_rate_bps"], rates):
             break
         result.inner_iterations.append(inner)
         if ee_new < ee:       # solver inaccuracy only: the surrogate step cannot lose EE
             break
         gain = (ee_new - ee) / ee
-        q, v, ee = q_new, v_new, ee_new
+        q, v, ee, rates = q_new, v_new, ee_new, out["mean_rate_bps"]
         result.history.append(ee)
         if gain < tol:
             break
@@ -279,46 +348,70 @@ class Algorithm3Result:
     history: list[float]                 # EE after each outer iteration (index 0: straight line)
     sca_iterations: list[int]
     wall_s: float
+    solver: cai2019.SolverLog = field(default_factory=cai2019.SolverLog)   # of every sub-problem solved
+
+
+def total_shortfall(plan: cai2019.PowerPlan) -> float:
+    """Sum over users of the plan's R_min shortfall (bit/s)."""
+    return float(np.sum(plan.rmin_shortfall_bps))
+
+
+#: shortfalls closer than this (bit/s) rank as equal
+_SHORTFALL_TOL = 1e-6
+
+
+def _worse(a: cai2019.PowerPlan, b: cai2019.PowerPlan) -> bool:
+    """Is ``a`` worse than ``b``: a larger total R_min shortfall, or the same and a lower EE."""
+    sa, sb = total_shortfall(a), total_shortfall(b)
+    if abs(sa - sb) > _SHORTFALL_TOL:
+        return sa > sb
+    return a.energy_efficiency < b.energy_efficiency
 
 
 def algorithm3(scenario: Any, user_xy: ArrayLike | None = None, *, tol: float = 1e-3, max_outer: int = 10,
                max_sca: int = 20) -> Algorithm3Result:
-    """Alternate sub-problem 1 and sub-problem 2 from the straight line (spec §11)."""
+    """Alternate sub-problem 1 and sub-problem 2 from the straight line (spec §11).
+
+    Stops when an outer iteration neither reduces the total R_min shortfall nor gains a relative
+    ``tol`` of EE, or after ``max_outer`` iterations. ``solver`` sums the solver logs of every
+    sub-problem solved.
+    """
     t0 = time.perf_counter()
     s = scenario
     users = np.asarray(s.user_xy if user_xy is None else user_xy, dtype=np.float64)
     q, v = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
     plan = cai2019.subproblem1(s, q, v, users)
+    log = cai2019.SolverLog()
+    log.add(plan.solver)
     ee = plan.energy_efficiency
     history, sca_its = [ee], []
     for _ in range(max_outer):
         traj = subproblem2(s, plan, q, v, users, max_sca=max_sca)
+        log.add(traj.solver)
         sca_its.append(len(traj.history) - 1)
         new_plan = cai2019.subproblem1(s, traj.positions, traj.velocities, users)
+        log.add(new_plan.solver)
         # keep the better of the re-optimised and the previous powers on the new trajectory
-        if new_plan.energy_efficiency < traj.energy_efficiency:
-            new_plan = _replan_on(plan, s, traj.positions, traj.velocities, users)
-        new_ee = new_plan.energy_efficiency
-        if new_ee < ee:
+        old_powers = _replan_on(plan, s, traj.positions, traj.velocities, users)
+        if _worse(new_plan, old_powers):
+            new_plan = old_powers
+        if _worse(new_plan, plan):
             break
-        gain = (new_ee - ee) / ee
-        q, v, plan, ee = traj.positions, traj.velocities, new_plan, new_ee
+        gain = (new_plan.energy_efficiency - ee) / ee
+        less_short = total_shortfall(new_plan) < total_shortfall(plan) - _SHORTFALL_TOL
+        q, v, plan, ee = traj.positions, traj.velocities, new_plan, new_plan.energy_efficiency
         history.append(ee)
-        if gain < tol:
+        if gain < tol and not less_short:
             break
-    return Algorithm3Result(q, v, plan, ee, history, sca_its, time.perf_counter() - t0)
+    return Algorithm3Result(q, v, plan, ee, history, sca_its, time.perf_counter() - t0, solver=log)
 
 
 def _replan_on(plan: cai2019.PowerPlan, scenario: Any, positions: NDArray[np.float64],
                velocities: NDArray[np.float64], users: NDArray[np.float64]) -> cai2019.PowerPlan:
-    """``plan``'s powers and schedule re-evaluated on another trajectory."""
-    c = model.SlotConstants.from_scenario(scenario)
-    out = model.trajectory_outcome(positions, velocities, plan.power_w, plan.user, users, c)
-    return cai2019.PowerPlan(power_w=plan.power_w, user=plan.user, counts=plan.counts,
-                             power_per_subcarrier=plan.power_per_subcarrier,
-                             energy_efficiency=out["energy_efficiency_bits_per_joule"],
-                             relaxed_energy_efficiency=plan.relaxed_energy_efficiency,
-                             mean_rate_bps=out["mean_rate_bps"], rate_feasible=plan.rate_feasible)
+    """``plan``'s powers and schedule on another trajectory (within its limits there)."""
+    return cai2019.plan_on_schedule(scenario, positions, velocities, users, plan.counts,
+                                    plan.power_per_subcarrier,
+                                    relaxed_energy_efficiency=plan.relaxed_energy_efficiency)
 
 
 # -- beyond the paper: joint refinement of trajectory and power ------------------------------------
@@ -378,17 +471,23 @@ class _JointSca(_FlightSca):
         cons.append(self.p <= c.gamma_tol * self.zeta[self.slot_idx] / g0)
         lam = 2.0 * cp.sum(cp.multiply(self.g, self.q - eve), axis=1) + self.g2 + h2
         cons.append(self._s_procedure(cp, self.q - eve, lam, self.zeta, self.varpi, c.eve_radius_m))
+        self.rate_floor = cp.Parameter(k, nonneg=True)
+        self.rate_floor.value = _rate_floor(s, None, k)
         if s.r_min_bps > 0:
             for kk in range(k):
                 mine = np.flatnonzero(self.user_idx == kk)
                 if len(mine):
-                    cons.append(cp.sum(rate[mine]) >= n * s.r_min_bps / _RATE)
+                    cons.append(cp.sum(rate[mine]) >= self.rate_floor[kk])
         self.rlb = cp.sum(rate)
         self.problem = cp.Problem(cp.Maximize(self.rlb - self.eta * _POWER / _RATE * cp.sum(pbar)), cons)
 
-    def set_point(self, q_j: NDArray[np.float64], v_j: NDArray[np.float64]) -> None:
+    def set_point(self, q_j: NDArray[np.float64], v_j: NDArray[np.float64],
+                  mean_rate_bps: ArrayLike | None = None) -> None:
+        """Expansion point as in :meth:`_Sca.set_point` (the powers' is not needed: the rate
+        surrogate is concave in them)."""
         c = self.c
         self._set_flight_point(v_j)
+        self.rate_floor.value = _rate_floor(self.s, mean_rate_bps, self.k)
         qm = q_j[self.slot_idx] / _POS
         w = self.users[self.user_idx]
         d = squared_distance_xy(qm[:, 0] - w[:, 0], qm[:, 1] - w[:, 1], c.altitude_m / _POS)
@@ -405,25 +504,6 @@ class _JointSca(_FlightSca):
         return np.asarray(self.q.value) * _POS, np.asarray(self.v.value) * _VEL, pk
 
 
-def _plan_with_powers(scenario: Any, counts: NDArray[np.int64], pk: NDArray[np.float64],
-                      positions: NDArray[np.float64], velocities: NDArray[np.float64],
-                      users: NDArray[np.float64], base: cai2019.PowerPlan) -> cai2019.PowerPlan:
-    """A PowerPlan for powers ``pk`` (N, K) on ``counts``, scaled into the exact leakage cap and
-    slot budget (removing the solver's last-digit excess), evaluated by the env's metric."""
-    c = model.SlotConstants.from_scenario(scenario)
-    sp = cai2019.SlotProblem.from_trajectory(scenario, positions, velocities, users)
-    pk = np.minimum(pk, sp.cap[:, None] * (1 - 1e-9))
-    use = np.sum(counts * pk, axis=1)
-    pk = pk * np.minimum(1.0, sp.budget * (1 - 1e-9) / np.maximum(use, 1e-300))[:, None]
-    power_w, user = cai2019.expand_schedule(counts, pk, c.num_subcarriers)
-    out = model.trajectory_outcome(positions, velocities, power_w, user, users, c)
-    feasible = bool(np.all(out["mean_rate_bps"] >= scenario.r_min_bps * (1 - 1e-9)))
-    return cai2019.PowerPlan(power_w=power_w, user=user, counts=counts, power_per_subcarrier=pk,
-                             energy_efficiency=out["energy_efficiency_bits_per_joule"],
-                             relaxed_energy_efficiency=base.relaxed_energy_efficiency,
-                             mean_rate_bps=out["mean_rate_bps"], rate_feasible=feasible)
-
-
 @dataclass
 class JointResult:
     """Output of :func:`joint_refinement`."""
@@ -435,6 +515,7 @@ class JointResult:
     start_energy_efficiency: float
     history: list[float]
     wall_s: float
+    solver: cai2019.SolverLog = field(default_factory=cai2019.SolverLog)   # of the joint steps only
 
 
 def joint_refinement(scenario: Any, start: Algorithm3Result, user_xy: ArrayLike | None = None, *,
@@ -445,7 +526,10 @@ def joint_refinement(scenario: Any, start: Algorithm3Result, user_xy: ArrayLike 
     Algorithm 3 fixes the powers while the trajectory moves, so the trajectory can only retreat
     from the eavesdropper; moving both lets the UAV trade distance for power (spec §16). The
     schedule is kept. Every step is feasible for the true problem and the true EE is
-    non-decreasing, so the result never scores below the start.
+    non-decreasing, so the result never scores below the start. The new powers are clipped into
+    the exact leakage cap and slot budget (the solver's last-digit excess). A step whose solves
+    fail on every retry ends the refinement at the last iterate (at worst Algorithm 3's plan),
+    counted in ``solver``.
     """
     t0 = time.perf_counter()
     s = scenario
@@ -455,29 +539,22 @@ def joint_refinement(scenario: Any, start: Algorithm3Result, user_xy: ArrayLike 
     history = [ee]
     sca = _JointSca(s, plan.counts, users)
     for _ in range(max_sca):
-        sca.set_point(q, v)
-        eta = ee
-        for _inner in range(max_inner):
-            try:
-                sca.solve(eta)
-            except RuntimeError:
-                break
-            rlb, pbar = sca.surrogate_ratio()
-            if rlb - eta * pbar <= inner_tol * eta * pbar:
-                break
-            eta = rlb / pbar
-        if sca.problem.status not in ("optimal", "optimal_inaccurate"):
+        sca.set_point(q, v, plan.mean_rate_bps)
+        sol, _ = sca.dinkelbach(ee, inner_tol, max_inner)
+        if sol is None:
             break
-        _, v_new, pk = sca.solution()
+        _, v_new, pk = sol
         q_new = integrate_and_check(s, v_new)
         if q_new is None:
             break
-        new_plan = _plan_with_powers(s, plan.counts, pk, q_new, v_new, users, plan)
-        if new_plan.energy_efficiency <= ee or not new_plan.rate_feasible:
+        new_plan = cai2019.plan_on_schedule(s, q_new, v_new, users, plan.counts, pk,
+                                            relaxed_energy_efficiency=plan.relaxed_energy_efficiency)
+        if new_plan.energy_efficiency <= ee or not rates_kept(s.r_min_bps, new_plan.mean_rate_bps,
+                                                                plan.mean_rate_bps):
             break
         gain = (new_plan.energy_efficiency - ee) / ee
         q, v, plan, ee = q_new, v_new, new_plan, new_plan.energy_efficiency
         history.append(ee)
         if gain < tol:
             break
-    return JointResult(q, v, plan, ee, start.energy_efficiency, history, time.perf_counter() - t0)
+    return JointResult(q, v, plan, ee, start.energy_efficiency, history, time.perf_counter() - t0, solver=sca.log)

@@ -110,7 +110,9 @@ def qkd_actions(scenario: Any, constants: model.SlotConstants, positions: NDArra
 
     Dinkelbach on the mission's secure EE: eta_0 = 0 (most secure bits per slot), then eta = the
     secure EE of the last choice, a few times (it moves little: transmit power is a small part of
-    the energy).
+    the energy). The record holds the chosen ``photons`` (N, K), the ``secure_ee_history`` and
+    ``secure_rate_bps`` (K,), each user's mission-average secure rate with those photons (the
+    rate QuantumUav-v0 holds against R_min).
     """
     s = scenario
     out = model.trajectory_outcome(positions, velocities, power_w, user, user_xy, constants)
@@ -119,7 +121,7 @@ def qkd_actions(scenario: Any, constants: model.SlotConstants, positions: NDArra
     fixed = constants.circuit_power_w + out["flight_power_w"]
     tx = out["transmit_power_w"]
     eta, history = 0.0, []
-    photons = None
+    photons, sec = None, None
     for _ in range(dinkelbach):
         photons = best_photons(rate, dist, s, tx, fixed, eta, start=photons)
         ph = qmodel.qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
@@ -130,6 +132,8 @@ def qkd_actions(scenario: Any, constants: model.SlotConstants, positions: NDArra
         if see <= eta * (1 + 1e-9):
             break
         eta = see
-    assert photons is not None
+    assert photons is not None and sec is not None
     budget = dist / s.light_speed_mps * (photons + 0.5)        # floor(budget c / d) = N exactly
-    return qmodel.encode_qkd_action(budget, s.slot_s), {"photons": photons, "secure_ee_history": history}
+    secure_rate = np.sum(sec["secure_bits_per_user"], axis=0) / (len(positions) * s.slot_s)
+    return qmodel.encode_qkd_action(budget, s.slot_s), {"photons": photons, "secure_ee_history": history,
+                                                        "secure_rate_bps": secure_rate}

@@ -3,6 +3,11 @@
 A planner plans the whole mission once, when it sees the first slot of an episode, from the env's
 scenario and this episode's geometry (users may be redrawn per episode), then replays its plan
 slot by slot through the env's own action encoding. It never computes a score: the env does.
+
+Every plan keeps every limit (leakage cap, peak and total power, whole subcarriers); where R_min
+cannot be met on the planned trajectory, the plan says by how much (``plan.rmin_shortfall_bps``)
+and the env scores the shortfall. A solver failure is retried and, failing that, the SCA keeps
+its last feasible iterate. ``stats`` counts all of it over the policy's lifetime.
 """
 from __future__ import annotations
 
@@ -17,12 +22,26 @@ from secure_env.envs.uav_ofdma import UavSecureOfdmaEnv
 from baselines import cai2019, cai2019_trajectory
 
 
+#: the counters of :attr:`_UavPlanner.stats`
+STAT_KEYS = ("plans", "solver_retries", "solver_fallbacks", "rmin_infeasible_plans")
+
+
 class _UavPlanner:
-    """Common shell: plan at slot 0, then return the planned action of the env's current slot."""
+    """Common shell: plan at slot 0, then return the planned action of the env's current slot.
+
+    ``stats`` holds cumulative counters over the policy's lifetime (floats): ``plans`` (layouts
+    planned), ``solver_retries`` (convex or LP solves repeated with other settings after a
+    failure), ``solver_fallbacks`` (failures no retry fixed, where the planner kept its last
+    feasible iterate; for ``joint``, down to Algorithm 3's plan) and ``rmin_infeasible_plans``
+    (plans that report an R_min shortfall). ``rmin_shortfall_bps`` (K,) is the last plan's
+    [R_min - R_k]^+ per user, in the env's terms (the rate the env holds against R_min).
+    """
 
     env_overrides: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, env: Any) -> None:
+        self.stats: dict[str, float] = {key: 0.0 for key in STAT_KEYS}
+        self.rmin_shortfall_bps: NDArray[np.float64] | None = None
         self.plan: cai2019.PowerPlan | None = None
         self.positions: NDArray[np.float64] | None = None
         self.velocities: NDArray[np.float64] | None = None
@@ -51,6 +70,24 @@ class _UavPlanner:
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
                                             self.env.constants)
 
+    def solver_log(self) -> cai2019.SolverLog:
+        """Solver retries and fallbacks of the last plan (all of its sub-problems)."""
+        assert self.plan is not None
+        return self.plan.solver
+
+    def planned_shortfall(self) -> NDArray[np.float64]:
+        """The last plan's R_min shortfall per user (K,), bit/s."""
+        assert self.plan is not None
+        return self.plan.rmin_shortfall_bps
+
+    def _count_plan(self) -> None:
+        log = self.solver_log()
+        self.rmin_shortfall_bps = self.planned_shortfall()
+        self.stats["plans"] += 1
+        self.stats["solver_retries"] += log.retries
+        self.stats["solver_fallbacks"] += log.fallbacks
+        self.stats["rmin_infeasible_plans"] += bool(np.any(self.rmin_shortfall_bps > 0))
+
     def _plan_key(self) -> tuple[Any, bytes]:
         return self.env.scenario, self.env.geometry()["user_xy"].tobytes()
 
@@ -63,6 +100,7 @@ class _UavPlanner:
                 # planners are deterministic: an episode with the same scenario and users
                 # (every episode unless random_users=True) replays the plan already made
                 self.make_plan()
+                self._count_plan()
                 self._key = key
         assert self._actions is not None
         action = self._actions[min(slot, len(self._actions) - 1)]
@@ -97,6 +135,10 @@ class Algorithm3Policy(_UavPlanner):
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
                                             self.env.constants)
 
+    def solver_log(self) -> cai2019.SolverLog:
+        assert self.result is not None
+        return self.result.solver
+
 
 class JointPolicy(_UavPlanner):
     """Beyond the paper: Algorithm 3's plan refined by SCA over trajectory and power together
@@ -117,9 +159,21 @@ class JointPolicy(_UavPlanner):
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
                                             self.env.constants)
 
+    def solver_log(self) -> cai2019.SolverLog:
+        assert self.start is not None and self.result is not None
+        log = cai2019.SolverLog()
+        log.add(self.start.solver)
+        log.add(self.result.solver)
+        return log
+
 
 class _QkdPlanner:
-    """Mixin for QuantumUav-v0: a UAV plan from the parent class plus the best eps per slot."""
+    """Mixin for QuantumUav-v0: a UAV plan from the parent class plus the best eps per slot.
+
+    Everything of the UAV planner holds (limits, solver retries and fallbacks, ``stats``); the
+    reported R_min shortfall is that of the secure rates (QKD time and key errors included), as
+    QuantumUav-v0 scores it: the UAV plan meets R_min in data rate, which the QKD phase can cut.
+    """
 
     qkd_record: dict[str, Any] | None = None
 
@@ -140,6 +194,11 @@ class _QkdPlanner:
             env.scenario, env.constants, self.positions, self.velocities, self.plan.power_w,  # type: ignore[attr-defined]
             self.plan.user, env.geometry()["user_xy"])  # type: ignore[attr-defined]
         self._actions = np.concatenate([self._actions, a_qkd.astype(np.float32)], axis=1)  # type: ignore[has-type]
+
+    def planned_shortfall(self) -> NDArray[np.float64]:
+        assert self.qkd_record is not None
+        r_min = self.env.scenario.r_min_bps  # type: ignore[attr-defined]
+        return np.maximum(r_min - self.qkd_record["secure_rate_bps"], 0.0)
 
 
 class StraightLineQkdPolicy(_QkdPlanner, StraightLinePolicy):
