@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train an agent on a secure_env id and score it against every analytic baseline of that env.
 
-    python train.py                                   # tuned PPO on QkdNoma-v0, then the scoreboard
+    python train.py                                   # tuned PPO on QuantumUav-v0, then the scoreboard
     python train.py --env secure_env/QkdNoma-v0 --algo ppo --timesteps 300000 --out runs/ppo
     python train.py --out runs/ppo --resume           # continue a killed run from its checkpoint
     python train.py --baselines-only                  # score the baselines alone
@@ -17,7 +17,9 @@ from pathlib import Path
 
 from baselines.cli import OneLineParser
 
-DEFAULT_ENV = "secure_env/QkdNoma-v0"
+#: the env that holds every decision of the library (UAV movement, power, subcarriers, QKD time
+#: splits); its tuned entry trains in the learnable velocity mode with the safety layer
+DEFAULT_ENV = "secure_env/QuantumUav-v0"
 
 
 def build_parser() -> OneLineParser:
@@ -60,12 +62,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from agents.evaluation import (baseline_policies, format_scoreboard, held_out_seeds, make_env,
                                    plot_trajectories, scoreboard, write_scoreboard)
-    from agents.factory import algo_class, parse_overrides
+    from agents.factory import algo_class, load_hyperparams, parse_overrides
 
     try:
         algo_class(args.algo)
-        hp = parse_overrides(args.hp)
-        env_kwargs = parse_overrides(args.env_kw)
+        hp = parse_overrides(args.hp, "--hp")
+        cli_env_kwargs = parse_overrides(args.env_kw, "--env-kw")
+        # the env keywords of the run: the hyperparameter file's env_kwargs, then --env-kw
+        yaml_env_kwargs = load_hyperparams(args.algo, args.env, hp).get("env_kwargs") or {}
+        if not isinstance(yaml_env_kwargs, dict):
+            raise ValueError(f"env_kwargs of {args.env!r} must be a mapping")
+        env_kwargs = {**yaml_env_kwargs, **cli_env_kwargs}
         make_env(args.env, **env_kwargs).close()
     except ValueError as err:
         parser.error(str(err))
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = TrainConfig(env_id=args.env, algo=args.algo.lower(), timesteps=args.timesteps,
                           seed=args.seed, n_envs=args.n_envs, out=out, resume=args.resume, hyperparams=hp,
-                          env_kwargs=env_kwargs, progress_bar=not args.no_progress,
+                          env_kwargs=cli_env_kwargs, progress_bar=not args.no_progress,
                           vectorized=args.vectorized)
         try:
             agent, record = train(cfg)

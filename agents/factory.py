@@ -59,17 +59,28 @@ def load_hyperparams(algo: str, env_id: str, overrides: Mapping[str, Any] | None
     return merged
 
 
-def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """CLI ``key=value`` pairs, each value read as YAML (``lr=1e-3``, ``policy_kwargs={net_arch: [32]}``)."""
+def parse_overrides(items: list[str] | None, what: str = "--hp") -> dict[str, Any]:
+    """CLI ``key=value`` pairs, each value read as YAML (``lr=1e-3``, ``policy_kwargs={net_arch: [32]}``),
+    or whole YAML mappings (``"{eve_radius_m: 150, peak_power_w: 1}"``). ``what`` names the flag in
+    error messages."""
     out: dict[str, Any] = {}
     for item in items or []:
+        if item.strip().startswith("{"):
+            try:
+                mapping = yaml.safe_load(item)
+            except yaml.YAMLError:
+                raise ValueError(f"{what} {item!r}: not a valid YAML mapping") from None
+            if not isinstance(mapping, dict) or not all(isinstance(k, str) for k in mapping):
+                raise ValueError(f"{what} {item!r}: expected a mapping of names to values")
+            out.update(mapping)
+            continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"hyperparameter override {item!r} is not of the form key=value")
+            raise ValueError(f"{what} {item!r} is not of the form key=value (or a YAML mapping {{key: value}})")
         try:
             out[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError:
-            raise ValueError(f"hyperparameter override {item!r}: value is not valid YAML") from None
+            raise ValueError(f"{what} {item!r}: value is not valid YAML") from None
     return out
 
 

@@ -37,7 +37,9 @@ class _UavPlanner:
     [R_min - R_k]^+ per user, in the env's terms (the rate the env holds against R_min).
     """
 
-    env_overrides: ClassVar[dict[str, Any]] = {}
+    #: planners act through the paper's full action (the env's own encoding) with nothing between
+    #: them and the physics; the scorer builds their env with these keywords on the same seeds
+    env_overrides: ClassVar[dict[str, Any]] = {"action_mode": "full", "safety_layer": False}
 
     def __init__(self, env: Any) -> None:
         self.stats: dict[str, float] = {key: 0.0 for key in STAT_KEYS}
@@ -53,6 +55,9 @@ class _UavPlanner:
         base = getattr(env, "unwrapped", env)
         if not isinstance(base, UavSecureOfdmaEnv):
             raise ValueError(f"{type(self).__name__} plans UavSecureOfdma-v0, got {type(base).__name__}")
+        if base.scenario.action_mode != "full":
+            raise ValueError(f"{type(self).__name__} emits the paper's full action: build its env with "
+                             f"action_mode='full' (got {base.scenario.action_mode!r})")
         self.env = base
         self._actions = None
         self._key: Any = None

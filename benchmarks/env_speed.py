@@ -21,7 +21,9 @@ It prints steps/s, the ratio to Pendulum-v1 and, for the UAV env, the ratio to t
 floor. Then, for B in ``--batches`` (default 1, 64, 1024), it measures env-steps/s of gymnasium's
 SyncVectorEnv (B single envs in a Python loop) and of the native vector env
 (``vector_entry_point``) for every id and for CartPole-v1 (gymnasium's own CartPoleVectorEnv),
-plus the UAV numpy floor at batch B (the core calls alone), and writes all of it as JSON.
+plus the UAV numpy floor at batch B (the core calls alone). Last, every action mode of the two
+UAV envs with the safety layer off and on (``--modes-only`` runs just that table), and writes all
+of it as JSON.
 """
 from __future__ import annotations
 
@@ -49,9 +51,9 @@ REFERENCE_IDS = ("Pendulum-v1", "CartPole-v1")
 UAV_ID = "secure_env/UavSecureOfdma-v0"
 
 
-def env_loop(env_id: str, steps: int, seed: int) -> Callable[[], float]:
+def env_loop(env_id: str, steps: int, seed: int, **env_kwargs: Any) -> Callable[[], float]:
     """A timed loop over ``steps`` presampled actions; returns a callable giving steps/s."""
-    env = gym.make(env_id)
+    env = gym.make(env_id, **env_kwargs)
     env.action_space.seed(seed)
     actions = [env.action_space.sample() for _ in range(steps)]
 
@@ -222,6 +224,31 @@ def vector_table(batches: tuple[int, ...], seed: int, budget_steps: int, repeats
     return rows
 
 
+def mode_table(steps: int, seed: int, repeats: int) -> list[dict[str, Any]]:
+    """Single-env steps/s of every action mode of the UAV envs with the safety layer off and on
+    (random actions from the action space, so the layer's homing acts often) and the share of a
+    step the layer costs, 1 - off/on time."""
+    loops: dict[tuple[str, str, bool], Callable[[], float]] = {}
+    for env_id in ("secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0"):
+        for mode in ("full", "compact", "velocity"):
+            for safety in (False, True):
+                loops[(env_id, mode, safety)] = env_loop(env_id, steps, seed, action_mode=mode, safety_layer=safety)
+    best = {key: 0.0 for key in loops}
+    for _ in range(repeats):
+        for key, loop in loops.items():
+            best[key] = max(best[key], loop())
+    rows = []
+    print(f"\n{'env':<30} {'action_mode':<10} {'safety off':>11} {'safety on':>11} {'layer share of a step':>22}")
+    for env_id in ("secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0"):
+        for mode in ("full", "compact", "velocity"):
+            off, on = best[(env_id, mode, False)], best[(env_id, mode, True)]
+            share = 1.0 - on / off            # (t_on - t_off) / t_on
+            rows.append({"env": env_id, "action_mode": mode, "safety_off_steps_per_s": off,
+                         "safety_on_steps_per_s": on, "safety_share_of_step": share})
+            print(f"{env_id:<30} {mode:<10} {off:>11.0f} {on:>11.0f} {share:>22.3f}")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20000)
@@ -231,7 +258,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--vector-steps", type=int, default=40000,
                         help="env-steps per native vector measurement (sync uses 1/20 of it)")
     parser.add_argument("--out", default="runs/benchmarks/env_speed.json")
+    parser.add_argument("--modes-only", action="store_true",
+                        help="only the action-mode / safety-layer table of the UAV envs")
     args = parser.parse_args(argv)
+    if args.modes_only:
+        result = {"steps": args.steps, "repeats": args.repeats, **machine(), "gymnasium": gym.__version__,
+                  "mode_rows": mode_table(args.steps, args.seed, args.repeats)}
+        write_report(result, args.out)
+        return result
 
     loops: dict[str, Callable[[], float]] = {}
     for env_id in REFERENCE_IDS + secure_env.ENV_IDS:
@@ -255,8 +289,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{'' if math.isnan(ratio_floor) else f'{ratio_floor:.3f}':>13}")
     batches = tuple(int(x) for x in args.batches.split(",") if x.strip())
     vector_rows = vector_table(batches, args.seed, args.vector_steps, args.repeats) if batches else []
+    mode_rows = mode_table(args.steps, args.seed, args.repeats)
     result = {"steps": args.steps, "repeats": args.repeats, **machine(), "gymnasium": gym.__version__,
-              "rows": rows, "vector_rows": vector_rows}
+              "rows": rows, "vector_rows": vector_rows, "mode_rows": mode_rows}
     write_report(result, args.out)
     return result
 

@@ -89,7 +89,7 @@ def test_hyperparams_layers_and_overrides(tmp_path):
 
 
 def _train_cmd(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(ROOT / "train.py"), "--out", str(out), "--eval-episodes", "2",
+    return [sys.executable, str(ROOT / "train.py"), "--env", ENV_ID, "--out", str(out), "--eval-episodes", "2",
             "--no-progress", "--env-kw", "frames_per_episode=4", *extra]
 
 
@@ -153,7 +153,8 @@ def test_sigkill_after_checkpoint_resumes_to_total(tmp_path):
     (["--bogus-flag"], "unrecognized arguments"),
 ])
 def test_bad_cli_input_exits_with_one_line(argv, needle, tmp_path):
-    res = _run([sys.executable, str(ROOT / "train.py"), "--out", str(tmp_path / "x"), *argv], timeout=120)
+    res = _run([sys.executable, str(ROOT / "train.py"), "--env", ENV_ID, "--out", str(tmp_path / "x"), *argv],
+               timeout=120)
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1, res.stderr

@@ -139,7 +139,8 @@ def test_train_py_vectorized_runs_and_writes_a_learning_curve(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "vec"
-    res = subprocess.run([sys.executable, str(root / "train.py"), "--vectorized", "--timesteps", "512",
+    res = subprocess.run([sys.executable, str(root / "train.py"), "--env", "secure_env/QkdNoma-v0", "--vectorized",
+                          "--timesteps", "512",
                           "--hp", "n_steps=32", "--hp", "batch_size=64", "--eval-episodes", "1",
                           "--env-kw", "frames_per_episode=4", "--out", str(out), "--no-progress"],
                          cwd=root, capture_output=True, text=True, timeout=300,

@@ -202,12 +202,12 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
         if qkd:
             from secure_env.core.quantum_uav import rule_photons, secure_fraction
 
-            if guard:
+            if mode == "velocity" or (safety and not (single and owed.max() <= 0.0)):
                 photons, dist = rule_photons(s, c, nqx, nqy, users)
                 rule_budget = dist / s.light_speed_mps * (photons + 0.5)
             if mode == "compact":
                 budget_s = _qkd_budgets(a[..., 3 + k:3 + 2 * k], safety, c, s)
-                if safety:   # a user owed bits gets at least the rule's QKD phase
+                if safety and not (single and owed.max() <= 0.0):   # a user owed bits gets at least the rule's QKD phase
                     budget_s = np.where(owed > 0.0, np.maximum(budget_s, rule_budget), budget_s)
                     budget_s = budget_s * np.minimum(
                         1.0, c.slot_s * (1.0 - 1e-6) / budget_s.sum(axis=-1, keepdims=True))

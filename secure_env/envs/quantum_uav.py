@@ -25,12 +25,18 @@ class QuantumUavEnv(UavSecureOfdmaEnv):
     UavSecureOfdma-v0 step for step (the extra action entries are ignored).
 
     ## Action space
-    ``Box(-1, 1, (3 + 2 N_F + K,), float32)``: the UavSecureOfdma-v0 action, then one entry per
-    user for its QKD time budget tau 10^(6 (a_k - 1) / 2) (6 decades below the slot). The env runs
-    the most photon pairs that fit the budget, N_k = max(floor(budget c / d_k), 8 m), i.e. the
-    smallest eps_k = sqrt(8 m / N_k) whose QKD time fits (eps_k = 1 if even 8 m pairs do not fit
-    the budget; the phase then takes its minimum time). :func:`secure_env.core.quantum_uav.encode_qkd_action`
-    is the inverse of the budget coding.
+    The UAV part of the ``action_mode`` (see UavSecureOfdma-v0), then, in the "full" and
+    "compact" modes, one entry per user for its QKD time budget tau 10^(6 (a_k - 1) / 2) (6
+    decades below the slot): n = 3 + 2 N_F + K ("full"), 3 + 2K ("compact"), 2 ("velocity"). The
+    env runs the most photon pairs that fit the budget, N_k = max(floor(budget c / d_k), 8 m),
+    i.e. the smallest eps_k = sqrt(8 m / N_k) whose QKD time fits (eps_k = 1 if even 8 m pairs do
+    not fit the budget; the phase then takes its minimum time).
+    :func:`secure_env.core.quantum_uav.encode_qkd_action` is the inverse of the budget coding. In
+    the "velocity" mode the rule also picks every served user's photon count,
+    :func:`secure_env.core.quantum_uav.rule_photons` (the best of 64 log-spaced counts for
+    (tau - t(N)) (1 - e(N))), and 8 m for users without a subcarrier. The safety layer also scales
+    the budgets down to fit in the slot and gives a user behind its R_min pace at least the rule's
+    QKD phase; the pace guard counts secure bits.
 
     ## Observation space
     As UavSecureOfdma-v0 (the QKD time follows from the distances the observation gives).

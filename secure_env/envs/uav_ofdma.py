@@ -36,14 +36,33 @@ class UavSecureOfdmaEnv(gym.Env):
     the speed, acceleration, peak-power and total-power limits.
 
     ## Action space
-    ``Box(-1, 1, (3 + 2 N_F,), float32)`` decoded by :func:`secure_env.core.uav_ofdma.decode_action`:
-    ``a[0:2]`` velocity command V_max a; ``a[2]`` total transmit power P_peak (a + 1)/2;
-    ``a[3:3+N_F]`` power weights (a_i + 1)/2 (subcarrier i gets its weight's share of the total);
-    ``a[3+N_F:]`` user of each subcarrier, floor((a_i + 1) K / 2). The velocity is then projected
-    exactly onto {||v|| <= V_max} and (from slot 2 on) {||v - v_prev|| <= a_max tau}; the total
-    power onto min(P_peak, P_max - P_C - P_fly) (both projections are reported in ``info``).
-    :func:`~secure_env.core.uav_ofdma.encode_action` is the inverse for planners. A NaN, inf or
-    wrongly shaped action raises ``ValueError``.
+    ``Box(-1, 1, (n,), float32)``, decoded in one place for the single and the vector env
+    (:func:`secure_env.core.uav_actions.decide_slot`); ``action_mode`` picks the interface:
+
+    * ``"full"`` (default; the paper's decision variables, n = 3 + 2 N_F), decoded by
+      :func:`secure_env.core.uav_ofdma.decode_action`: ``a[0:2]`` velocity command V_max a;
+      ``a[2]`` total transmit power P_peak (a + 1)/2; ``a[3:3+N_F]`` power weights (a_i + 1)/2
+      (subcarrier i gets its weight's share of the total); ``a[3+N_F:]`` user of each subcarrier,
+      floor((a_i + 1) K / 2). :func:`~secure_env.core.uav_ofdma.encode_action` is the inverse for
+      planners.
+    * ``"compact"`` (n = 3 + K): velocity command, total power P_peak (a + 1)/2, then per-user
+      subcarrier shares (a_k + 1)/2 (normalised; whole subcarriers by largest remainder, equal
+      power on every subcarrier: channels are flat across subcarriers).
+    * ``"velocity"`` (n = 2): the agent only flies; a documented per-slot rule sets the rest from
+      the state: the whole transmit budget min(P_peak, P_max - P_C - P_fly), equal per
+      subcarrier but at most the leakage cap at the serving position; first the R_min pace guard
+      (each user gets the fewest whole subcarriers that pay the bits it is behind the pace
+      N tau R_min n / N), then every other subcarrier to the user with the best channel.
+
+    The velocity command is projected exactly onto {||v|| <= V_max} and (from slot 2 on)
+    {||v - v_prev|| <= a_max tau}; the total power onto min(P_peak, P_max - P_C - P_fly) (both
+    reported in ``info``). The **safety layer** (``safety_layer``; default on in "compact" and
+    "velocity", off in "full") then (1) blends the velocity toward a homing command just enough
+    that q_F stays reachable in the remaining slots under the speed and acceleration limits
+    (closed form, :mod:`secure_env.core.safety`), (2) caps every subcarrier's power at the
+    leakage limit at the serving position (C7), (3) in the compact mode reserves the R_min pace
+    guard's subcarriers before the agent's shares. With it on no action sequence can leak or miss
+    q_F (tested over adversarial actions). A NaN, inf or wrongly shaped action raises ``ValueError``.
 
     ## Observation space
     ``Box(-10, 10, (12 + 3K,), float32)``, lengths divided by L = max(||qF - q0||, V_max tau):
@@ -51,7 +70,9 @@ class UavSecureOfdmaEnv(gym.Env):
     reach margin (slots left V_max tau - ||qF - q||) / L (1), offset to the eavesdropper estimate
     (2), r_E / L (1), log10 of the whole-band leakage cap N_F gamma_tol d_E,min^2 / gamma0 at the
     current position over P_peak (1); then the offset to each user (2K) and each user's delivered
-    bits over N tau R_min, capped at 1 (K; 1 when R_min = 0).
+    bits over N tau R_min, capped at 1 (K; 1 when R_min = 0). The "compact" and "velocity" modes
+    add 6 features (:func:`secure_env.core.uav_actions.layout_features`): offsets to the nearest
+    user, to the users' centroid and to the user furthest behind its R_min pace.
 
     ## Reward
     ``(EE_n - EE_{n-1}) / 1000 - leakage_penalty (leakage_excess + power_excess)``, where EE_n is
@@ -65,8 +86,9 @@ class UavSecureOfdmaEnv(gym.Env):
 
     ## Starting state
     The UAV hovers at q0 with no previous velocity (the first slot's velocity is bounded by
-    V_max only). Users are at ``user_xy``, or drawn uniformly in ``user_area_xy`` at each reset
-    with ``random_users=True``.
+    V_max only). Users are at ``user_xy`` (the paper's layout: every episode is the same
+    layout), or, with ``random_users=True``, drawn uniformly in ``user_area_xy`` at each reset from
+    the env's seeded generator, so that seeds mean different layouts (baselines plan each one).
 
     ## Episode end
     Terminates after N slots (time left is part of the observation, so the end is part of the
@@ -75,7 +97,10 @@ class UavSecureOfdmaEnv(gym.Env):
     ## Info
     Every step: ``bits``, ``bits_per_user`` (K,), ``energy_j``, ``flight_power_w``,
     ``transmit_power_w``, ``leakage_snr_max``, ``leakage_violation`` (bool),
-    ``velocity_projected``, ``power_projected``, ``position_m``, ``velocity_mps``, ``cost`` (sum of
+    ``velocity_projected``, ``power_projected``, ``position_m``, ``velocity_mps``; the safety
+    layer's report ``safety_acted``, ``safety_velocity_blend`` (0: command kept, 1: homing
+    command), ``safety_velocity_change_mps``, ``safety_power_cut_w``,
+    ``safety_reserved_subcarriers`` (R_min pace guard); ``cost`` (sum of
     the non-negative violations ``cost_leakage``, ``cost_power``, ``cost_qos``,
     ``cost_destination``, for safe RL). At the last step ``episode_metrics``:
     ``energy_efficiency_bits_per_joule``, ``min_rate_shortfall_bps`` (largest R_min - R_k, >= 0),
