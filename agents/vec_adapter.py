@@ -1,7 +1,8 @@
 """The native vector envs (:mod:`secure_env.envs.vector`) behind Stable-Baselines3's ``VecEnv``.
 
 SB3 expects same-step autoreset with the last observation of an ended episode in
-``infos[i]["terminal_observation"]``: exactly the native envs' ``AutoresetMode.SAME_STEP`` with
+``infos[i]["terminal_observation"]``: exactly the native envs' ``AutoresetMode.SAME_STEP`` (which
+the adapter requests; their default is gymnasium's NEXT_STEP) with
 ``info["final_obs"]``, so the adapter only reshapes ``info`` (a dict of batch arrays) into SB3's
 list of per-env dicts, and only for the envs that ended (the others get a shared empty dict).
 """
@@ -12,16 +13,21 @@ from typing import Any, Sequence
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 import secure_env  # noqa: F401  (registers the ids and their vector entry points)
 
 
 class NativeVecEnv(VecEnv):
-    """An SB3 ``VecEnv`` over ``gymnasium.make_vec(id, num_envs, vectorization_mode="vector_entry_point")``."""
+    """An SB3 ``VecEnv`` over ``gymnasium.make_vec(id, num_envs, vectorization_mode="vector_entry_point",
+    autoreset_mode=AutoresetMode.SAME_STEP)`` (the native envs default to gymnasium's NEXT_STEP)."""
 
     def __init__(self, env_id: str, num_envs: int, **env_kwargs: Any) -> None:
-        self.venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
+        if "autoreset_mode" in env_kwargs:
+            raise ValueError("autoreset_mode is not an env keyword here: the SB3 adapter always uses SAME_STEP")
+        self.venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
+                                 autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
         super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)
         self._actions: np.ndarray | None = None
         self._empty: dict[str, Any] = {}

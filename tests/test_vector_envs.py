@@ -37,7 +37,8 @@ def _close(a, b, key):
 @pytest.mark.parametrize("env_id, kw", CASES)
 def test_vector_env_equals_single_envs_through_an_autoreset(env_id, kw):
     b = 3
-    venv = gym.make_vec(env_id, num_envs=b, vectorization_mode="vector_entry_point", **kw)
+    venv = gym.make_vec(env_id, num_envs=b, vectorization_mode="vector_entry_point",
+                        autoreset_mode=AutoresetMode.SAME_STEP, **kw)
     assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     singles = [gym.make(env_id, **kw) for _ in range(b)]
     obs_v, _ = venv.reset(seed=10)
@@ -113,7 +114,8 @@ def test_sb3_adapter_matches_the_vector_env_and_reports_terminal_observations():
     venv = NativeVecEnv("secure_env/UavSecureOfdma-v0", 2, **kw)
     venv.seed(5)
     obs = venv.reset()
-    raw = gym.make_vec("secure_env/UavSecureOfdma-v0", num_envs=2, vectorization_mode="vector_entry_point", **kw)
+    raw = gym.make_vec("secure_env/UavSecureOfdma-v0", num_envs=2, vectorization_mode="vector_entry_point",
+                       autoreset_mode=AutoresetMode.SAME_STEP, **kw)
     np.testing.assert_array_equal(obs, raw.reset(seed=[5, 6])[0])
     rng = np.random.default_rng(1)
     for step in range(3):

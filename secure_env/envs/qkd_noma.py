@@ -54,6 +54,7 @@ class QkdNomaEnv(gym.Env):
 
     ## Episode end
     Never terminates; truncated after ``frames_per_episode`` frames. Every step draws fresh fading.
+    ``step`` before the first ``reset`` or after the episode ended raises ``RuntimeError``.
 
     ## Info
     After reset and every step: ``channel_gain`` (K,) and ``distance_m`` (K,) of the frame the next
@@ -93,6 +94,7 @@ class QkdNomaEnv(gym.Env):
         self._last: dict[str, Any] | None = None
         self._sum_min_rate = 0.0
         self._infeasible = 0
+        self._needs_reset = True      # step() before the first reset() is an error
 
     # -- planner interface -------------------------------------------------------------------
     def current_frame(self) -> dict[str, np.ndarray]:
@@ -110,10 +112,15 @@ class QkdNomaEnv(gym.Env):
         self._last = None
         self._sum_min_rate = 0.0
         self._infeasible = 0
+        self._needs_reset = False
         return self._obs(), self._frame_info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         s = self.scenario
+        if self._needs_reset:
+            raise RuntimeError("step() called before reset(); call reset() first")
+        if self._frame >= s.frames_per_episode:
+            raise RuntimeError("step() called after the episode ended; call reset()")
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
             raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape}")

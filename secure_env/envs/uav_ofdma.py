@@ -92,7 +92,8 @@ class UavSecureOfdmaEnv(gym.Env):
 
     ## Episode end
     Terminates after N slots (time left is part of the observation, so the end is part of the
-    MDP). ``final_position_error_m`` reports how far q[N] is from qF.
+    MDP). ``final_position_error_m`` reports how far q[N] is from qF. ``step`` before the first
+    ``reset`` or after the episode ended raises ``RuntimeError``.
 
     ## Info
     Every step: ``bits``, ``bits_per_user`` (K,), ``energy_j``, ``flight_power_w``,
@@ -148,6 +149,7 @@ class UavSecureOfdmaEnv(gym.Env):
         self._user_list = [tuple(u) for u in self._users.tolist()]
         self._need = s.num_slots * s.slot_s * s.r_min_bps
         self._reset_state()
+        self._needs_reset = True      # step() before the first reset() is an error
 
     def _reset_state(self) -> None:
         k = self.scenario.num_users
@@ -191,10 +193,13 @@ class UavSecureOfdmaEnv(gym.Env):
         self._users = model.sample_users(self.np_random, self.scenario)
         self._user_list = [tuple(u) for u in self._users.tolist()]
         self._reset_state()
+        self._needs_reset = False
         return self._obs(), {"position_m": np.array((self._qx, self._qy)), "user_xy": self._users.copy()}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         s, c = self.scenario, self.constants
+        if self._needs_reset:
+            raise RuntimeError("step() called before reset(); call reset() first")
         if self._slot >= s.num_slots:
             raise RuntimeError("step() called after the episode ended; call reset()")
         a = np.asarray(action, dtype=np.float64)
