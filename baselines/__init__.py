@@ -3,10 +3,13 @@
 ``BASELINES[env_id][name]`` is a class; ``cls(env)`` gives a policy with
 ``predict(obs, state=None, episode_start=None, deterministic=True) -> (action, state)``.
 A class may carry ``env_overrides``: scenario keywords its env must be built with.
+``predict`` raises ``ValueError`` unless ``obs`` is the bound env's current observation (the
+planner plans from that env's state); ``env`` may be one env or a ``DummyVecEnv`` /
+``SyncVectorEnv`` (QkdNoma-v0 planners only): see :class:`baselines.policies.BoundEnvs`.
 """
 from __future__ import annotations
 
-from baselines.policies import Algorithm1Policy, ExhPolicy, Policy, TdmaPolicy
+from baselines.policies import Algorithm1Policy, BoundEnvs, ExhPolicy, Policy, TdmaPolicy
 from baselines.uav_policies import (Algorithm3Policy, Algorithm3QkdPolicy, JointPolicy, StraightLinePolicy,
                                     StraightLineQkdPolicy)
 
@@ -27,4 +30,4 @@ BASELINES: dict[str, dict[str, type]] = {
     },
 }
 
-__all__ = ["BASELINES", "Algorithm1Policy", "Algorithm3Policy", "Algorithm3QkdPolicy", "JointPolicy", "StraightLineQkdPolicy", "ExhPolicy", "Policy", "StraightLinePolicy", "TdmaPolicy"]
+__all__ = ["BASELINES", "Algorithm1Policy", "BoundEnvs", "Algorithm3Policy", "Algorithm3QkdPolicy", "JointPolicy", "StraightLineQkdPolicy", "ExhPolicy", "Policy", "StraightLinePolicy", "TdmaPolicy"]

@@ -20,6 +20,7 @@ from secure_env.core import uav_ofdma as model
 from secure_env.envs.uav_ofdma import UavSecureOfdmaEnv
 
 from baselines import cai2019, cai2019_trajectory
+from baselines.policies import BoundEnvs
 
 
 #: the counters of :attr:`_UavPlanner.stats`
@@ -51,16 +52,28 @@ class _UavPlanner:
         self.bind(env)
 
     def bind(self, env: Any) -> None:
-        """Plan for ``env`` from now on (checks that it is a UavSecureOfdma env)."""
-        base = getattr(env, "unwrapped", env)
+        """Plan for ``env`` from now on (checks that it is a UavSecureOfdma env in the full action
+        mode). A plan follows one episode's layout and slot: a vector env of more than one sub-env
+        is refused (see :class:`baselines.policies.BoundEnvs` for what else binds)."""
+        bound = BoundEnvs(env, type(self).__name__)
+        if len(bound.envs) != 1:
+            raise ValueError(f"{type(self).__name__} plans one UAV episode at a time (a plan per layout, replayed "
+                             f"slot by slot) and cannot act on a batch: bind it to a single env, not a "
+                             f"{bound.description}")
+        base = bound.envs[0]
+        self._check_env(base)
+        self.bound = bound
+        self.env = base
+        self._actions = None
+        self._key: Any = None
+
+    def _check_env(self, base: Any) -> None:
+        """``ValueError`` unless ``base`` (an unwrapped env) is one this planner plans."""
         if not isinstance(base, UavSecureOfdmaEnv):
             raise ValueError(f"{type(self).__name__} plans UavSecureOfdma-v0, got {type(base).__name__}")
         if base.scenario.action_mode != "full":
             raise ValueError(f"{type(self).__name__} emits the paper's full action: build its env with "
                              f"action_mode='full' (got {base.scenario.action_mode!r})")
-        self.env = base
-        self._actions = None
-        self._key: Any = None
 
     def trajectory(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Positions q[1..N] and velocities v[1..N] (N, 2) to fly this episode."""
@@ -98,6 +111,9 @@ class _UavPlanner:
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        """The planned action of the bound env's current slot (planning the layout at slot 0);
+        ``ValueError`` if ``observation`` is not that env's own current observation."""
+        batched = self.bound.check(observation)
         slot = self.env.slot_index
         if slot == 0 or self._actions is None:
             key = self._plan_key()
@@ -109,7 +125,7 @@ class _UavPlanner:
                 self._key = key
         assert self._actions is not None
         action = self._actions[min(slot, len(self._actions) - 1)]
-        if np.ndim(observation) == 2:  # a batch of one observation, as SB3's VecEnv passes
+        if batched:  # a batch of one observation, as SB3's VecEnv passes
             action = action[None]
         return action, state
 
@@ -182,13 +198,12 @@ class _QkdPlanner:
 
     qkd_record: dict[str, Any] | None = None
 
-    def bind(self, env: Any) -> None:
+    def _check_env(self, base: Any) -> None:
         from secure_env.envs.quantum_uav import QuantumUavEnv
 
-        base = getattr(env, "unwrapped", env)
         if not isinstance(base, QuantumUavEnv):
             raise ValueError(f"{type(self).__name__} plans QuantumUav-v0, got {type(base).__name__}")
-        super().bind(env)  # type: ignore[misc]
+        super()._check_env(base)  # type: ignore[misc]
 
     def make_plan(self) -> None:
         from baselines import quantum_uav

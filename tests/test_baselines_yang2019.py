@@ -258,7 +258,7 @@ def test_policies_through_env_order_every_frame():
 
 def test_exh_is_seeded():
     env = gym.make(ENV_ID)
-    env.reset(seed=3)
-    a1, _ = ExhPolicy(env, seed=5).predict(None)
-    a2, _ = ExhPolicy(env, seed=5).predict(None)
+    obs, _ = env.reset(seed=3)
+    a1, _ = ExhPolicy(env, seed=5).predict(obs)
+    a2, _ = ExhPolicy(env, seed=5).predict(obs)
     np.testing.assert_array_equal(a1, a2)
