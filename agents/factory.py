@@ -1,9 +1,12 @@
 """Stable-Baselines3 algorithms built from per-env YAML hyperparameters (rl-zoo3 layout).
 
-``agents/hyperparams/<algo>.yml`` maps an env id to its hyperparameters; an env id without an entry
-uses the file's ``default`` entry, so a new env trains without code changes. Files are read with
+``agents/hyperparams/<algo>.yml`` maps an env id to its hyperparameters, read as rl-zoo3 reads them:
+the env id's own entry, complete, or the file's ``default`` entry for an id without one (so a new env
+trains without code changes); every entry loads in ``python -m rl_zoo3.train -conf <file>`` as it is.
+Project settings rl-zoo3 has no key for (``checkpoint_freq``) sit in the top-level ``project``
+mapping, which rl-zoo3 never reads and this factory applies under every entry. Files are read with
 ``yaml.safe_load`` and no value is ever evaluated as code: where rl-zoo3 writes
-``policy_kwargs: "dict(net_arch=[64, 64])"`` we write a YAML mapping.
+``policy_kwargs: "dict(net_arch=[64, 64])"`` we write a YAML mapping (rl-zoo3 takes both).
 
 Keys besides the algorithm's own keyword arguments:
 ``n_envs`` (parallel envs), ``n_timesteps`` (default budget), ``policy`` (default "MlpPolicy"),
@@ -33,10 +36,15 @@ def algo_class(algo: str) -> type:
     return getattr(sb3, algo.upper())
 
 
+#: top-level key of a hyperparameter file holding project settings (not an env id; rl-zoo3 ignores it)
+PROJECT_KEY = "project"
+
+
 def load_hyperparams(algo: str, env_id: str, overrides: Mapping[str, Any] | None = None,
                      directory: Path = HYPERPARAMS_DIR) -> dict[str, Any]:
-    """Hyperparameters of ``algo`` on ``env_id``: the file's ``default`` entry, then the env's
-    entry, then ``overrides`` (later wins; mappings merge one level deep)."""
+    """Hyperparameters of ``algo`` on ``env_id``: the file's ``project`` settings, then the env's
+    entry (or, for an id without one, the ``default`` entry, as rl-zoo3 picks it), then
+    ``overrides`` (later wins; mappings merge one level deep)."""
     algo_class(algo)
     path = Path(directory) / f"{algo.lower()}.yml"
     try:
@@ -48,7 +56,8 @@ def load_hyperparams(algo: str, env_id: str, overrides: Mapping[str, Any] | None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of env id -> hyperparameters")
     merged: dict[str, Any] = {}
-    for layer in (data.get("default") or {}, data.get(env_id) or {}, overrides or {}):
+    entry = data.get(env_id) if env_id in data else data.get("default")
+    for layer in (data.get(PROJECT_KEY) or {}, entry or {}, overrides or {}):
         if not isinstance(layer, dict):
             raise ValueError(f"{path}: hyperparameters of {env_id!r} must be a mapping")
         for key, value in layer.items():
