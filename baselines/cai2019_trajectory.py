@@ -369,8 +369,10 @@ def _worse(a: cai2019.PowerPlan, b: cai2019.PowerPlan) -> bool:
 
 
 def algorithm3(scenario: Any, user_xy: ArrayLike | None = None, *, tol: float = 1e-3, max_outer: int = 10,
-               max_sca: int = 20) -> Algorithm3Result:
-    """Alternate sub-problem 1 and sub-problem 2 from the straight line (spec §11).
+               max_sca: int = 20, start: tuple[ArrayLike, ArrayLike] | None = None) -> Algorithm3Result:
+    """Alternate sub-problem 1 and sub-problem 2 from the straight line (spec §11), or from
+    ``start`` = (positions q[1..N], velocities v[1..N]), any admissible flight ending at q_F
+    (beyond the paper: e.g. a trained agent's).
 
     Stops when an outer iteration neither reduces the total R_min shortfall nor gains a relative
     ``tol`` of EE, or after ``max_outer`` iterations. ``solver`` sums the solver logs of every
@@ -379,7 +381,12 @@ def algorithm3(scenario: Any, user_xy: ArrayLike | None = None, *, tol: float = 
     t0 = time.perf_counter()
     s = scenario
     users = np.asarray(s.user_xy if user_xy is None else user_xy, dtype=np.float64)
-    q, v = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
+    if start is None:
+        q, v = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
+    else:
+        q, v = (np.array(x, dtype=np.float64) for x in start)
+        if q.shape != (s.num_slots, 2) or v.shape != (s.num_slots, 2):
+            raise ValueError(f"start must be (positions, velocities) of shape ({s.num_slots}, 2)")
     plan = cai2019.subproblem1(s, q, v, users)
     log = cai2019.SolverLog()
     log.add(plan.solver)

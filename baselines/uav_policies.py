@@ -171,9 +171,13 @@ class JointPolicy(_UavPlanner):
         self.result: cai2019_trajectory.JointResult | None = None
         super().__init__(env)
 
+    def start_plan(self, geo: dict[str, NDArray[np.float64]]) -> cai2019_trajectory.Algorithm3Result:
+        """The plan the joint SCA starts from: Algorithm 3's."""
+        return cai2019_trajectory.algorithm3(self.env.scenario, geo["user_xy"], max_outer=self.max_outer)
+
     def make_plan(self) -> None:
         geo = self.env.geometry()
-        self.start = cai2019_trajectory.algorithm3(self.env.scenario, geo["user_xy"], max_outer=self.max_outer)
+        self.start = self.start_plan(geo)
         self.result = cai2019_trajectory.joint_refinement(self.env.scenario, self.start, geo["user_xy"])
         self.positions, self.velocities = self.result.positions, self.result.velocities
         self.plan = self.result.plan
