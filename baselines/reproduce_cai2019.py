@@ -10,8 +10,8 @@ refined together from Algorithm 3). Every energy efficiency is the env's metric
 - **fig2**: energy efficiency (kbit/J) of Algorithm 3 vs outer iteration for r_E = 10 and 150 m
   (P_peak = 10 W), with the straight line as the iteration-0 level. Paper: convergence within a
   few iterations, large gain over the straight line.
-- **fig3**: trajectories for r_E = 10 and 150 m, colour = transmit power of each slot, with the
-  straight line. Paper: for a small disc the UAV keeps away from it, for a large one it crosses
+- **fig3**: trajectories for r_E = 10 and 150 m (one colour per scheme, the eavesdropper disc
+  to scale) and each scheme's transmit power per slot, with the straight line. Paper: for a small disc the UAV keeps away from it, for a large one it crosses
   quickly with low power.
 - **fig4**: energy efficiency vs r_E in {0, 10, 25, 50, 75, 100, 150} m for P_peak = 1 and 10 W,
   every scheme. Paper: EE falls with the radius; the gain over the straight line is larger at the
@@ -115,39 +115,80 @@ def fig2(runs: dict[tuple[float, float], Run], radii: tuple[float, float], out: 
     return rows
 
 
-def fig3(runs: dict[tuple[float, float], Run], radii: tuple[float, float], out: Path,
-         quick: bool = False) -> list[dict[str, Any]]:
+#: Fig. 3's schemes: (name, colour, marker, hollow marker, line style of the power panel); distinct
+#: styles keep coinciding power curves apart (the straight line's can equal Algorithm 3's)
+FIG3_SCHEMES = (("straight_line", "tab:purple", "^", False, ":"), ("algorithm3", "tab:orange", "o", False, "-"),
+                ("joint", "tab:green", "s", True, "--"))
+
+
+def fig3_figure(runs: dict[tuple[float, float], Run], radii: tuple[float, ...], quick: bool = False
+                ) -> tuple[Any, list[dict[str, Any]]]:
+    """Fig. 3 as a figure and its rows: one row of panels per radius, the trajectories (one colour
+    and marker per scheme, over the users and the eavesdropper estimate with its disc to scale) on
+    the left, each scheme's transmit power per slot on the right; one legend outside the panels."""
     from matplotlib.patches import Circle
 
-    rows = []
-    fig = _figure((11.0, 4.2))
-    sc = None
+    rows: list[dict[str, Any]] = []
+    fig = _figure((10.0, 3.2 * len(radii) + 1.0))
+    fig.set_layout_engine("constrained")
+    axes = fig.subplots(len(radii), 2, width_ratios=[2.2, 1.0], squeeze=False)
     for j, r in enumerate(radii):
         run = runs[(r, 10.0)]
-        ax = fig.add_subplot(1, len(radii), j + 1)
+        ax, ax_p = axes[j]
         scen = make_scenario("cai2019", eve_radius_m=r, **(QUICK if quick else {}))
-        ax.add_patch(Circle(scen.eve_xy, max(r, 1.0), color="tab:red", alpha=0.15))
+        ax.add_patch(Circle(scen.eve_xy, max(r, 1.0), facecolor=(0.84, 0.15, 0.16, 0.2), edgecolor="tab:red",
+                            lw=1.5, zorder=5, label="eavesdropper disc (radius r_E, to scale)"))
+        ax.plot(*scen.eve_xy, "+", color="tab:red", ms=6, mew=1.2, zorder=6, label="eavesdropper estimate")
         ux = np.asarray(scen.user_xy)
-        ax.scatter(ux[:, 0], ux[:, 1], marker="s", color="k", zorder=4, label="users")
-        for name, (q, power), marker in (
-                ("straight_line", (run.straight_path[0], run.straight.power_w.sum(axis=1)), "^"),
-                ("algorithm3", (run.a3.positions, run.a3.plan.power_w.sum(axis=1)), "o"),
-                ("joint", (run.joint.positions, run.joint.plan.power_w.sum(axis=1)), "s")):
+        ax.scatter(ux[:, 0], ux[:, 1], marker="s", s=50, color="k", zorder=6, label="users")
+        ax.plot(*scen.start_xy, "o", color="k", mfc="white", ms=9, mew=2, zorder=7, label="start q_0")
+        ax.plot(*scen.end_xy, "*", color="k", ms=14, zorder=7, label="destination q_F")
+        paths = {"straight_line": (run.straight_path[0], run.straight.power_w.sum(axis=1)),
+                 "algorithm3": (run.a3.positions, run.a3.plan.power_w.sum(axis=1)),
+                 "joint": (run.joint.positions, run.joint.plan.power_w.sum(axis=1))}
+        top = 0.0
+        for name, colour, marker, hollow, style in FIG3_SCHEMES:
+            q, power = paths[name]
             path = np.vstack([scen.start_xy, q])
-            ax.plot(path[:, 0], path[:, 1], color="0.6", lw=0.7)
-            sc = ax.scatter(q[:, 0], q[:, 1], c=power, cmap="plasma", vmin=0, vmax=10.0, s=14,
-                            marker=marker, label=name, zorder=3)
+            top = max(top, float(np.max(power)))
+            dotted = style == ":"
+            ax.plot(path[:, 0], path[:, 1], ls=style, color=colour, lw=2.0 if dotted else 1.3, marker=marker,
+                    ms=5 if hollow else 3.5, mfc="none" if hollow else colour, zorder=4 if dotted else 3, label=name)
+            ax_p.plot(np.arange(1, len(power) + 1), power, drawstyle="steps-mid", ls=style, color=colour,
+                      lw=2.0 if dotted else 1.3, marker=marker, ms=4, mfc="none" if hollow else colour,
+                      zorder=4 if dotted else 3)
             for n, (x, y) in enumerate(q):
                 rows.append({"radius_m": r, "scheme": name, "slot": n + 1, "x_m": float(x), "y_m": float(y),
                              "transmit_power_w": float(power[n])})
-        ax.set_aspect("equal")
-        ax.set_title(f"r_E = {r:g} m", fontsize=9)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.margins(0.05)
+        ax.set_title(f"trajectories, r_E = {r:g} m", fontsize=9)
         ax.set_xlabel("x (m)")
         ax.set_ylabel("y (m)")
-        ax.legend(fontsize=6, loc="lower right")
-    if sc is not None:
-        fig.colorbar(sc, ax=fig.axes, label="transmit power (W)", shrink=0.8)
-    fig.suptitle("Fig. 3: trajectories (P_peak = 10 W), colour = transmit power", fontsize=9)
+        ax.grid(True, alpha=0.25)
+        _power_limits(ax_p, top, scen.peak_power_w)
+        ax_p.set_title(f"transmit power per slot, r_E = {r:g} m", fontsize=9)
+        ax_p.set_xlabel("slot")
+        ax_p.set_ylabel("transmit power (W)")
+        ax_p.grid(True, alpha=0.25)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8)
+    fig.suptitle("Fig. 3: trajectories and transmit power (P_peak = 10 W, dashed where in range)", fontsize=10)
+    return fig, rows
+
+
+def _power_limits(ax: Any, top: float, peak: float) -> None:
+    """y range of a power panel: up to the largest power with a margin; P_peak dashed when in range."""
+    if 1.15 * top >= peak:
+        ax.axhline(peak, color="0.3", ls="--", lw=1.0)
+        ax.set_ylim(0.0, 1.1 * peak)
+    else:
+        ax.set_ylim(0.0, 1.15 * top if top > 0 else 1.0)
+
+
+def fig3(runs: dict[tuple[float, float], Run], radii: tuple[float, float], out: Path,
+         quick: bool = False) -> list[dict[str, Any]]:
+    fig, rows = fig3_figure(runs, radii, quick)
     fig.savefig(out / "fig3.png")
     _write_csv(out / "fig3.csv", rows)
     return rows
