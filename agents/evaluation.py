@@ -394,12 +394,18 @@ def _fmt_num(v: Any) -> str:
     return f"{v:g}" if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
 
 
-def _unit(metric: str) -> tuple[float, str]:
+def unit(metric: str) -> tuple[float, str]:
+    """(scale, label) of a metric's display unit: values divided by ``scale`` are in the unit the
+    label names (``" (kbit/J)"`` for ``*_bits_per_joule``, ``" (Mbit/s)"`` for ``*_bps``; else
+    ``(1.0, "")``). Every table and plot of the project shows metrics through this one helper."""
     if metric.endswith("_bps"):
         return 1e6, " (Mbit/s)"
     if metric.endswith("_bits_per_joule"):
         return 1e3, " (kbit/J)"
     return 1.0, ""
+
+
+_unit = unit  # the former private name
 
 
 def write_scoreboard(board: Mapping[str, Any], out_dir: str | Path) -> tuple[Path, Path]:

@@ -15,8 +15,12 @@ keywords), ``checkpoint_freq`` (timesteps between checkpoints).
 """
 from __future__ import annotations
 
+import inspect
+import math
+import types
+import typing
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import yaml
 
@@ -24,6 +28,8 @@ HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
 ALGOS = ("ppo", "sac", "td3", "a2c")
 #: keys the factory consumes itself (everything else goes to the SB3 constructor)
 RUN_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "env_kwargs", "checkpoint_freq")
+#: constructor arguments train() sets itself (not hyperparameters)
+RESERVED_KWARGS = ("self", "policy", "env", "seed", "tensorboard_log", "verbose", "_init_setup_model")
 
 
 def algo_class(algo: str) -> type:
@@ -111,3 +117,104 @@ def coerce_numbers(kwargs: dict[str, Any]) -> dict[str, Any]:
                 pass
         out[key] = value
     return out
+
+
+_TYPE_NAMES = {bool: "true/false", int: "an integer", float: "a number", str: "a string", dict: "a mapping",
+               list: "a list", tuple: "a list", type(None): "null"}
+
+
+def _yaml_types(annotation: Any) -> tuple[type, ...] | None:
+    """The YAML value types an annotation admits (None: cannot tell, accept anything; ``()``: no
+    YAML value fits, e.g. a callable or a class)."""
+    if annotation is inspect.Parameter.empty or isinstance(annotation, (str, typing.ForwardRef)):
+        return None
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_yaml_types(a) for a in typing.get_args(annotation)]
+        if any(p is None for p in parts):
+            return None
+        return tuple(dict.fromkeys(t for p in parts for t in p))
+    if annotation is type(None):
+        return (type(None),)
+    if annotation is float:
+        return (int, float)
+    if annotation in (bool, int, str):
+        return (annotation,)
+    base = origin or annotation
+    if base is dict:
+        return (dict,)
+    if base in (list, tuple):
+        return (list, tuple)
+    return ()
+
+
+def _fits(value: Any, accepted: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in accepted
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return isinstance(value, accepted)
+
+
+def _as_int(key: str, value: Any, low: int, what: str) -> int:
+    """``value`` as an integer >= ``low`` (an integral float such as YAML's 1.0e5 counts)."""
+    if isinstance(value, str):
+        value = coerce_numbers({key: value})[key]
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{what} {key}={value!r}: expected an integer >= {low}")
+    return value
+
+
+def validate_hyperparams(algo: str, hp: Mapping[str, Any], cli_keys: Collection[str] = ()
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check merged hyperparameters and split them into (run settings, algorithm keyword arguments).
+
+    Run keys are checked for type and range (``n_envs >= 1``, ``n_timesteps >= 0``,
+    ``checkpoint_freq >= 1``, ``normalize`` false/true/VecNormalize keywords, ``env_kwargs`` a
+    mapping); every other key must be a keyword of the algorithm's constructor, with a value of the
+    type its signature declares. A one-line ``ValueError`` names the key and where it came from
+    (``--hp`` for ``cli_keys``, else the hyperparameter file); nothing is built here (the
+    constructor itself is tried by :func:`agents.training.prepare_run`).
+    """
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    cls = algo_class(algo)
+    source = f"agents/hyperparams/{algo.lower()}.yml:"
+
+    def where(key: str) -> str:
+        return "--hp" if key in cli_keys else source
+
+    run, kwargs = split_hyperparams(hp)
+    kwargs = coerce_numbers(kwargs)
+    for key, low in (("n_envs", 1), ("n_timesteps", 0), ("checkpoint_freq", 1)):
+        if key in run:
+            run[key] = _as_int(key, run[key], low, where(key))
+    if "policy" in run and not isinstance(run["policy"], str):
+        raise ValueError(f"{where('policy')} policy={run['policy']!r}: expected a policy name such as MlpPolicy")
+    norm = run.get("normalize", False)
+    if isinstance(norm, dict):
+        allowed = [p for p in inspect.signature(VecNormalize.__init__).parameters if p not in ("self", "venv")]
+        bad = sorted(set(norm) - set(allowed))
+        if bad:
+            raise ValueError(f"{where('normalize')} normalize: unknown VecNormalize keyword(s) {bad}; allowed: {allowed}")
+    elif not isinstance(norm, bool):
+        raise ValueError(f"{where('normalize')} normalize={norm!r}: expected true, false or a mapping of VecNormalize keywords")
+    env_kwargs = run.get("env_kwargs")
+    if env_kwargs is not None and not (isinstance(env_kwargs, dict) and all(isinstance(k, str) for k in env_kwargs)):
+        raise ValueError(f"{where('env_kwargs')} env_kwargs={env_kwargs!r}: expected a mapping of env keywords")
+    params = inspect.signature(cls.__init__).parameters
+    name = cls.__name__
+    for key, value in kwargs.items():
+        if key in RESERVED_KWARGS:
+            raise ValueError(f"{where(key)} {key}: set by train.py itself, not a hyperparameter")
+        if key not in params:
+            allowed = sorted([*RUN_KEYS, *(p for p in params if p not in RESERVED_KWARGS)])
+            raise ValueError(f"{where(key)} {key}: not a {name} hyperparameter; allowed: {', '.join(allowed)}")
+        accepted = _yaml_types(params[key].annotation)
+        if accepted is not None and not _fits(value, accepted):
+            names = [_TYPE_NAMES.get(t, t.__name__) for t in accepted if not (t is int and float in accepted)]
+            expected = " or ".join(dict.fromkeys(names)) or "a Python object (not settable from YAML)"
+            raise ValueError(f"{where(key)} {key}={value!r}: {name} expects {expected}")
+    return run, kwargs

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python train.py sweep CONFIG.yaml [--out DIR] [--address ADDR] [--num-cpus N] [--sequential]
+    python train.py sweep CONFIG.yaml [--out DIR] [--address ADDR] [--num-cpus N] [--sequential] [--dry-run]
     python -m agents.sweep CONFIG.yaml ...
 
 A config (read with ``yaml.safe_load``; unknown keys are errors)::
@@ -26,8 +26,10 @@ later runs of the same sweep, so an interrupted sweep resumes where it stopped; 
 writes ``error.json`` and is retried next time. Afterwards the sweep aggregates every finished
 cell into ``sweep.json``, ``sweep.md`` (per env, algo and grid point: the agent and each baseline,
 mean and 95 % Student-t interval across seeds, ratio to the best baseline; failed cells listed
-with their error) and one ``sweep_<param>.png`` per swept parameter (metric vs parameter, one
-line per policy, averaged over the other parameters). Ray is an optional extra
+with their error; values in the metric's display unit, kbit/J or Mbit/s, labelled) and one
+``sweep_<param>.png`` per swept parameter (metric vs parameter with its unit, one line per policy,
+95 % CI error bars across seeds, each seed averaged over the other parameters). ``--dry-run`` checks the config
+and lists the cells without starting anything. Ray is an optional extra
 (``pip install -e ".[sweep]"``); ``--sequential`` runs the same cells one after the other without it.
 """
 from __future__ import annotations
@@ -278,7 +280,7 @@ def aggregate(config: SweepConfig, out: Path) -> dict[str, Any]:
         best = max(base) if base else math.nan
         rows.append({"env_id": g["env_id"], "algo": g["algo"], "params": g["params"], "metric": g["metric"],
                      "seeds": g["seeds"],
-                     "policies": {n: {"kind": g["kinds"][n], **s,
+                     "policies": {n: {"kind": g["kinds"][n], **s, "values": list(g["values"][n]),
                                       "ratio_to_best_baseline": s["mean"] / best if best else math.nan}
                                   for n, s in stats.items()}})
     summary = {"grid": config.grid_keys, "cells": len(config.cells), "groups": rows, "failed": failed}
@@ -288,15 +290,30 @@ def aggregate(config: SweepConfig, out: Path) -> dict[str, Any]:
     return summary
 
 
+def _metrics(summary: dict[str, Any]) -> list[str]:
+    """The primary metrics of the finished groups, in order of appearance."""
+    return list(dict.fromkeys(r["metric"] for r in summary["groups"] if r["metric"]))
+
+
 def format_sweep(summary: dict[str, Any]) -> str:
-    lines = [f"# Sweep over {', '.join(summary['grid'])} ({summary['cells']} cells)", ""]
-    lines += ["| env | algo | " + " | ".join(summary["grid"]) + " | policy | kind | mean | 95% CI | seeds | ratio to best baseline |",
-              "|---|---|" + "---|" * len(summary["grid"]) + "---|---|---:|---:|---:|---:|"]
-    for r in summary["groups"]:
-        for name, s in sorted(r["policies"].items(), key=lambda kv: -kv[1]["mean"]):
-            params = " | ".join(str(r["params"][k]) for k in summary["grid"])
-            lines.append(f"| {r['env_id'].split('/')[-1]} | {r['algo']} | {params} | {name} | {s['kind']} | "
-                         f"{s['mean']:.6g} | ±{s['ci95']:.3g} | {s['n']} | {s['ratio_to_best_baseline']:.4f} |")
+    """``sweep.md``: one table per primary metric (env ids with different metrics never share a
+    column), mean and 95 % CI across seeds in the metric's display unit (:func:`agents.evaluation.unit`)."""
+    from agents.evaluation import unit
+
+    lines = [f"# Sweep over {', '.join(summary['grid'])} ({summary['cells']} cells)"]
+    for metric in _metrics(summary):
+        scale, label = unit(metric)
+        lines += ["", f"Metric `{metric}`{label}: a seed's value is its cell's mean over the held-out episodes; "
+                      "mean and 95 % Student-t CI across seeds.", "",
+                  "| env | algo | " + " | ".join(summary["grid"])
+                  + f" | policy | kind | mean{label} | 95% CI{label} | seeds | ratio to best baseline |",
+                  "|---|---|" + "---|" * len(summary["grid"]) + "---|---|---:|---:|---:|---:|"]
+        for r in (r for r in summary["groups"] if r["metric"] == metric):
+            for name, s in sorted(r["policies"].items(), key=lambda kv: -kv[1]["mean"]):
+                params = " | ".join(str(r["params"][k]) for k in summary["grid"])
+                ci = f"±{s['ci95'] / scale:.4f}" if math.isfinite(s["ci95"]) else "n/a (1 seed)"
+                lines.append(f"| {r['env_id'].split('/')[-1]} | {r['algo']} | {params} | {name} | {s['kind']} | "
+                             f"{s['mean'] / scale:.4f} | {ci} | {s['n']} | {s['ratio_to_best_baseline']:.4f} |")
     if summary["failed"]:
         lines += ["", "## Failed or missing cells", ""]
         for f in summary["failed"]:
@@ -304,33 +321,70 @@ def format_sweep(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_param(summary: dict[str, Any], key: str, path: Path) -> None:
-    """Metric vs one swept parameter, one line per (algo, policy), averaged over the other params."""
+def plot_param(summary: dict[str, Any], key: str, path: Path) -> list[Path]:
+    """Write :func:`param_figure` for one swept parameter: ``path`` itself, or one
+    ``<stem>_<metric>.png`` per primary metric when the sweep holds several. Returns the paths."""
+    metrics = _metrics(summary)
+    written = []
+    for metric in metrics:
+        fig = param_figure(summary, key, metric)
+        target = path if len(metrics) == 1 else path.with_name(f"{path.stem}_{metric}.png")
+        tmp = target.with_name(target.stem + ".tmp.png")
+        fig.savefig(tmp)
+        os.replace(tmp, target)
+        written.append(target)
+    return written
+
+
+def param_figure(summary: dict[str, Any], key: str, metric: str) -> Any:
+    """``metric`` vs one swept parameter, one line per (algo, policy), in the metric's display unit
+    (:func:`agents.evaluation.unit`), with 95 % Student-t CI error bars across seeds (each seed's
+    value averaged over the other swept parameters first)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    series: dict[str, dict[Any, list[float]]] = {}
-    metric = None
+    from agents.evaluation import summarise, unit
+
+    scale, label = unit(metric)
+    envs = sorted({r["env_id"].split("/")[-1] for r in summary["groups"] if r["metric"] == metric})
+    # tag -> x -> seed -> the seed's values over the other swept parameters
+    series: dict[str, dict[Any, dict[Any, list[float]]]] = {}
     for r in summary["groups"]:
-        metric = metric or r["metric"]
+        if r["metric"] != metric:
+            continue
         for name, s in r["policies"].items():
-            label = name if s["kind"] == "baseline" else f"{name} (agent)"
-            series.setdefault(label, {}).setdefault(r["params"][key], []).append(s["mean"])
-    fig = Figure(figsize=(6, 4), dpi=100)
+            tag = name if s["kind"] == "baseline" else f"{name} (agent)"
+            if len(envs) > 1:
+                tag = f"{r['env_id'].split('/')[-1]}: {tag}"
+            by_seed = series.setdefault(tag, {}).setdefault(r["params"][key], {})
+            for seed, value in zip(r["seeds"], s.get("values", [s["mean"]])):
+                by_seed.setdefault(seed, []).append(value)
+    fig = Figure(figsize=(7, 4.5), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    for label, by_x in series.items():
+    markers = "osD^v<>p"
+    all_x: set[Any] = set()
+    for i, (tag, by_x) in enumerate(sorted(series.items())):
         xs = sorted(by_x, key=lambda v: (isinstance(v, str), v))
-        ys = [float(np.mean(by_x[x])) for x in xs]
-        ax.plot([str(x) if isinstance(x, str) else x for x in xs], ys, "o-", label=label)
+        all_x.update(xs)
+        # each seed's mean over the other parameters, then mean and CI across seeds
+        stats = [summarise([float(np.mean(v)) / scale for v in by_x[x].values()]) for x in xs]
+        ys = [st["mean"] for st in stats]
+        err = [st["ci95"] if math.isfinite(st["ci95"]) else 0.0 for st in stats]
+        ax.errorbar([str(x) if isinstance(x, str) else x for x in xs], ys, yerr=err, fmt="-",
+                    marker=markers[i % len(markers)], capsize=3, label=tag, alpha=0.85)
+    if all_x and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in all_x) and len(all_x) <= 12:
+        ax.set_xticks(sorted(all_x))
+    others = [k for k in summary["grid"] if k != key]
+    averaged = f"each seed averaged over {', '.join(others)}; " if others else ""
     ax.set_xlabel(key)
-    ax.set_ylabel(metric or "metric")
+    ax.set_ylabel(f"{metric}{label}")
+    ax.set_title(f"{', '.join(envs)}: {metric}{label} vs {key}\n"
+                 f"mean and 95 % CI across seeds ({averaged}error bars: Student t)", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    return fig
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -342,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--address", default=None, help="join a running Ray cluster (e.g. auto or ray://host:10001)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
     p.add_argument("--sequential", action="store_true", help="run the cells one by one in this process (no Ray)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the config and list its cells, then stop (no Ray, nothing written)")
     try:
         args = p.parse_args(argv)
         if args.num_cpus is not None and args.num_cpus < 1:
@@ -350,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = load_config(args.config)
         except ValueError as err:
             p.error(str(err))
-        if not args.sequential:
+        if not args.sequential and not args.dry_run:
             try:
                 import ray  # noqa: F401
             except ImportError:
@@ -359,6 +415,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else 2
     name = config.raw.get("name") or Path(args.config).stem
     out = Path(args.out) if args.out else (config.out or Path("runs") / "sweeps" / str(name))
+    if args.dry_run:
+        done = sum((out / "cells" / c.cell_id / "result.json").exists() for c in config.cells)
+        for c in config.cells:
+            print(f"{c.cell_id}: {c.env_id} {c.algo} {dict(c.params)} seed {c.seed}, {c.timesteps} timesteps")
+        print(f"{len(config.cells)} cells ({done} already done) -> {out}; dry run, nothing started")
+        return 0
     summary = run_sweep(config, out, address=args.address, num_cpus=args.num_cpus, sequential=args.sequential)
     print((out / "sweep.md").read_text())
     print(f"{summary['executed']} cells run, {summary['skipped']} already done, {len(summary['failed'])} failed; "

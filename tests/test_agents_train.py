@@ -129,7 +129,8 @@ def test_sigkill_after_checkpoint_resumes_to_total(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert not (out / "run.json").exists()
+    started = json.loads((out / "run.json").read_text())  # written when the run started
+    assert started["status"] == "running" and started["timesteps"] == total
     from stable_baselines3 import PPO
 
     saved = PPO.load(ckpt).num_timesteps
@@ -137,10 +138,22 @@ def test_sigkill_after_checkpoint_resumes_to_total(tmp_path):
     res = _run(cmd + ["--resume"])
     assert res.returncode == 0, res.stderr
     record = json.loads((out / "run.json").read_text())
-    assert record["resumed_from"] >= saved
+    assert record["resumed_from"] >= saved and record["status"] == "done"
     rollout = 8 * 32
     assert total <= record["timesteps_done"] < total + rollout
     assert PPO.load(out / "model.zip").num_timesteps == record["timesteps_done"]
+    # the episode logs hold the checkpoint's episodes and the resumed ones, nothing lost in between:
+    # 8 envs x 4-frame episodes, so every env logs one episode per 32 global steps
+    from agents.training import learning_curve
+
+    per_env = record["timesteps_done"] // 32
+    for rank in range(8):
+        rows = (out / "monitor" / f"{rank}.monitor.csv").read_text().splitlines()[2:]
+        assert len(rows) == per_env, rank
+    curve = learning_curve(out)
+    assert len(curve.timesteps) == 8 * per_env
+    assert np.all(np.diff(curve.timesteps) >= 0) and curve.timesteps[-1] == record["timesteps_done"]
+    assert np.all(np.bincount((curve.timesteps - 1).astype(int) // 32) == 8)  # 8 episodes per 32 steps
 
 
 @pytest.mark.parametrize("argv, needle", [

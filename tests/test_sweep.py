@@ -65,7 +65,9 @@ def test_two_by_two_grid_completes_and_aggregates(tmp_path, ray_available):
         assert pols["ppo"]["n"] == 2 and pols["ppo"]["kind"] == "agent"
         best = max(p["mean"] for p in pols.values() if p["kind"] == "baseline")
         assert pols["ppo"]["ratio_to_best_baseline"] == pytest.approx(pols["ppo"]["mean"] / best)
-    assert (out / "sweep.md").read_text().count("| QkdNoma-v0 | ppo |") == 8
+    md = (out / "sweep.md").read_text()
+    assert md.count("| QkdNoma-v0 | ppo |") == 8
+    assert "| mean (Mbit/s) | 95% CI (Mbit/s) |" in md   # one unit, labelled (the scoreboard's)
     assert (out / "sweep_num_users.png").stat().st_size > 5000
     # a second run finds every cell done
     again = subprocess.run(_cmd(_write(tmp_path, TINY), out), cwd=ROOT, env=_env(), capture_output=True, text=True,
@@ -152,3 +154,11 @@ def test_sequential_mode_runs_without_ray(tmp_path):
     assert sweep.main([str(_write(tmp_path, cfg)), "--out", str(out), "--sequential"]) == 0
     summary = json.loads((out / "sweep.json").read_text())
     assert summary["executed"] == 1 and summary["mode"] == "sequential"
+
+
+def test_dry_run_lists_the_cells_and_starts_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert sweep.main([str(_write(tmp_path, TINY)), "--out", str(out), "--address", "auto", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "4 cells (0 already done)" in printed and "dry run, nothing started" in printed
+    assert not out.exists()
