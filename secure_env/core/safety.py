@@ -43,6 +43,12 @@ def _full_change_slots(v_max: float, dv_max: float) -> int:
     return max(1, math.ceil(2.0 * v_max / dv_max))
 
 
+def _last_ramp(kf: int, slots: Any) -> int:
+    """The longest ramp a batch can use: min(kf, max slots); longer ones are inactive for every env
+    (the single env's loops stop there too), and kf = ceil(2V/dv) can be in the thousands."""
+    return int(min(kf, max(int(np.max(slots)), 0))) if np.size(slots) else 0
+
+
 # generic helpers: Python floats (one env, fast) or numpy arrays (a batch), same operations
 def _is_arr(x: Any) -> bool:
     return isinstance(x, np.ndarray)
@@ -79,7 +85,7 @@ def command_reachable(gx: Any, gy: Any, vx: Any, vy: Any, slots_left: Any, v_max
             return gx == vx and gy == vy
         return _admissible(gx - vx, gy - vy, vx, vy, m, m if m < kf else kf, v_max, dv_max, 1.0 - REACH_RTOL)
     ok = np.zeros(np.shape(m), dtype=bool)
-    for k in range(1, kf + 1):   # k = min(m, kf) for every env of the batch
+    for k in range(1, _last_ramp(kf, m) + 1):   # k = min(m, kf) for every env of the batch
         pick = (m == k) if k < kf else (m >= kf)
         ok |= pick & _admissible(gx - vx, gy - vy, vx, vy, m, k, v_max, dv_max, 1.0 - REACH_RTOL)
     return ok
@@ -107,7 +113,7 @@ def homing_velocity(gx: Any, gy: Any, pvx: Any, pvy: Any, has_prev: Any, slots_l
     best_x, best_y, best_w = (np.zeros(np.shape(gx)), np.zeros(np.shape(gx)), np.full(np.shape(gx), np.inf)) \
         if arr else (0.0, 0.0, math.inf)
     found = np.zeros(np.shape(gx), dtype=bool) if arr else False
-    for k in range(1, kf + 1):
+    for k in range(1, (_last_ramp(kf, big_m) if arr else kf) + 1):
         active = big_m >= k
         if not arr and not active:
             break
@@ -165,7 +171,7 @@ def reach_blend(gx: Any, gy: Any, cx: Any, cy: Any, hx: Any, hy: Any, slots_left
     lam = np.full(np.shape(gx), np.inf) if arr else math.inf
     ddx, ddy = hx - cx, hy - cy
     tight = 1.0 - REACH_RTOL
-    for k in range(1, kf + 1):
+    for k in range(1, (_last_ramp(kf, m) if arr else kf) + 1):
         active = m >= k
         if not arr and not active:
             break

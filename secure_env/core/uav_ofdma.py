@@ -170,13 +170,16 @@ def project_velocity_xy(cx: Any, cy: Any, px: Any, py: Any, has_previous: Any, v
     s_ok = ((ex * ex + ey * ey) ** 0.5 <= dv_max + tol) | no_prev
     a_ok = (ax * ax + ay * ay) ** 0.5 <= v_max + tol
     d = (px * px + py * py) ** 0.5                                          # crossing points
-    sd = _where(d > 0.0, d, 1.0)
+    # below 1e-100 v_max the discs are concentric to far within tol, so one of the projections above
+    # lands in the other disc; dividing by such a d would only overflow (along ~ v_max^2 / d)
+    sd = _where(d > 1e-100 * max(v_max, 1.0), d, 1.0)
     along = (v_max * v_max - dv_max * dv_max + d * d) / (2.0 * sd)
     half = _positive_part(v_max * v_max - along * along) ** 0.5
     ux, uy = px / sd, py / sd
     c1x, c1y = ux * along - uy * half, uy * along + ux * half
     c2x, c2y = ux * along + uy * half, uy * along - ux * half
-    first = (cx - c1x) ** 2 + (cy - c1y) ** 2 <= (cx - c2x) ** 2 + (cy - c2y) ** 2
+    e1x, e1y, e2x, e2y = cx - c1x, cy - c1y, cx - c2x, cy - c2y
+    first = e1x * e1x + e1y * e1y <= e2x * e2x + e2y * e2y     # products: float ** 2 raises on overflow
     kx, ky = _where(first, c1x, c2x), _where(first, c1y, c2y)
     vx = _where(feasible, cx, _where(s_ok, sx, _where(a_ok, ax, kx)))
     vy = _where(feasible, cy, _where(s_ok, sy, _where(a_ok, ay, ky)))
