@@ -26,6 +26,7 @@ import math
 import os
 import re
 import shutil
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,9 +247,11 @@ def _try_model(algo: str, settings: Mapping[str, Any], env: Any) -> None:
     hp.pop("checkpoint_freq", None)
     venv = _spaces_vec_env(env.observation_space, env.action_space, int(settings["n_envs"]))
     try:
-        if norm:
-            venv = VecNormalize(venv, **(norm if isinstance(norm, dict) else {}))
-        cls(policy, venv, seed=0, verbose=0, **hp)
+        with warnings.catch_warnings():  # SB3's advice (e.g. on batch sizes) comes once, from the real run
+            warnings.simplefilter("ignore")
+            if norm:
+                venv = VecNormalize(venv, **(norm if isinstance(norm, dict) else {}))
+            cls(policy, venv, seed=0, verbose=0, **hp)
     except Exception as err:  # noqa: BLE001 - whatever SB3 raises, the hyperparameters are at fault
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"--hp: {cls.__name__} rejects these hyperparameters: {text}") from None
