@@ -41,7 +41,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines import yang2019 as y19
+from baselines.yang2019.algorithm1 import algorithm1
+from baselines.yang2019.exh import exhaustive
+from baselines.yang2019.tdma import tdma
 from baselines.cli import OneLineParser
 from secure_env.core import qkd_noma as model
 from secure_env.scenarios import make_scenario
@@ -131,13 +133,13 @@ def yang2019_fig4(drops: int, seed: int) -> FigureData:
                              ("Alg.1-TDMA", "Algorithm 1", "TDMA")])
     for p_dbm in YANG_P_MAX_DBM:
         s = make_scenario("yang2019", p_max_dbm=float(p_dbm))
-        fig.curves["Algorithm 1"].append(y19.algorithm1(s, gains, dist).objective_bps)
+        fig.curves["Algorithm 1"].append(algorithm1(s, gains, dist).objective_bps)
         fig.curves["EXH"].append(np.array([
-            float(y19.exhaustive(s, gains[i], dist[i],
+            float(exhaustive(s, gains[i], dist[i],
                                  np.random.default_rng([seed, _EXH_STREAM, i]),
                                  restarts=YANG_EXH_RESTARTS).objective_bps)
             for i in range(drops)]))
-        fig.curves["TDMA"].append(y19.tdma(s, gains, dist).objective_bps)
+        fig.curves["TDMA"].append(tdma(s, gains, dist).objective_bps)
     return fig
 
 
@@ -154,7 +156,7 @@ def yang2019_fig5(drops: int, seed: int) -> FigureData:
     for ab in YANG_ALPHA_BETA:
         label = f"|alpha||beta|={ab:g}"
         fig.curves[label] = [
-            y19.algorithm1(make_scenario("yang2019", photons_m=m, alpha_beta=ab), gains,
+            algorithm1(make_scenario("yang2019", photons_m=m, alpha_beta=ab), gains,
                            dist).objective_bps
             for m in YANG_PHOTONS_M]
     return fig

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from baselines import cai2019
-from baselines import cai2019_trajectory as tr
+from baselines.cai2019 import power
+from baselines.cai2019 import trajectory as tr
 from secure_env.core import uav_ofdma as model
 from secure_env.scenarios import make_scenario
 
@@ -50,7 +50,7 @@ class Run:
 
     radius: float
     peak: float
-    straight: cai2019.PowerPlan
+    straight: power.PowerPlan
     straight_path: tuple[np.ndarray, np.ndarray]
     a3: tr.Algorithm3Result
     joint: tr.JointResult
@@ -62,7 +62,7 @@ def solve(radius: float, peak: float, quick: bool) -> Run:
     s = make_scenario("cai2019", eve_radius_m=radius, peak_power_w=peak, **(QUICK if quick else {}))
     t0 = time.perf_counter()
     q, v = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
-    straight = cai2019.subproblem1(s, q, v)
+    straight = power.subproblem1(s, q, v)
     wall = time.perf_counter() - t0
     a3 = tr.algorithm3(s)
     joint = tr.joint_refinement(s, a3)

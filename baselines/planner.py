@@ -17,15 +17,11 @@ UAV planners plan one episode at a time and refuse a vector env of more than one
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 
-from secure_env.core import qkd_noma as model
-from secure_env.envs.qkd_noma import QkdNomaEnv
-
-from baselines import yang2019
 
 #: predict's observation matches the bound env's when every entry is within this relative ...
 OBS_RTOL = 1e-5
@@ -139,101 +135,3 @@ class BoundEnvs:
                 f"bound env, so bind it to the env you step (policy.bind(env)) and pass that env's latest "
                 f"observation")
         return batched
-
-
-class _QkdNomaPlanner:
-    """Common shell of the QkdNoma-v0 planners: frame in, encoded action out.
-
-    ``env_overrides`` are scenario keywords the planner needs (TDMA needs ``multiple_access="tdma"``);
-    the scorer builds the baseline's env with them, on the same seeds as everyone else. Bound to a
-    vector env, the planner plans every sub-env's frame (:meth:`plan_batch`); ``env`` is then the
-    first sub-env (they share one scenario) and ``last_plan`` holds one row per sub-env.
-    """
-
-    env_overrides: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, env: Any) -> None:
-        self.last_plan: yang2019.Plan | None = None
-        self.bind(env)
-
-    def bind(self, env: Any) -> None:
-        """Plan for ``env`` from now on: a QkdNoma env built with the needed keywords, or a vector
-        env of them sharing one scenario (see :class:`BoundEnvs`)."""
-        name = type(self).__name__
-        bound = BoundEnvs(env, name)
-        for i, base in enumerate(bound.envs):
-            where = f" (sub-env {i})" if bound.vector else ""
-            if not isinstance(base, QkdNomaEnv):
-                raise ValueError(f"{name} plans QkdNoma-v0, got {type(base).__name__}{where}")
-            for key, value in self.env_overrides.items():
-                if getattr(base.scenario, key) != value:
-                    raise ValueError(f"{name} needs the env built with {key}={value!r}, "
-                                     f"got {getattr(base.scenario, key)!r}{where}")
-            if base.scenario != bound.envs[0].scenario:
-                raise ValueError(f"{name}: the sub-envs of a vector env must share one scenario; "
-                                 f"sub-env {i} differs from sub-env 0")
-        self.bound = bound
-        self.env = bound.envs[0]
-
-    def plan(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        """The plan of one frame (gains and distances (K,))."""
-        raise NotImplementedError
-
-    def plan_batch(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        """The plans of B frames (gains and distances (B, K)): :meth:`plan` frame by frame, unless
-        the planner is batched."""
-        plans = [self.plan(g, d) for g, d in zip(gains, distances)]
-        return yang2019.Plan(eps=np.stack([p.eps for p in plans]), split=np.stack([p.split for p in plans]),
-                             objective_bps=np.stack([np.asarray(p.objective_bps) for p in plans]))
-
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        """The planned action of the bound env's current frame (a batch, one row per sub-env, when
-        ``observation`` is a batch); ``ValueError`` if ``observation`` is not that env's own."""
-        batched = self.bound.check(observation)
-        if self.bound.vector:
-            frames = [e.current_frame() for e in self.bound.envs]
-            self.last_plan = self.plan_batch(np.stack([f["channel_gain"] for f in frames]),
-                                             np.stack([f["distance_m"] for f in frames]))
-        else:
-            frame = self.env.current_frame()
-            self.last_plan = self.plan(frame["channel_gain"], frame["distance_m"])
-        action = model.encode_action(self.last_plan.eps, self.last_plan.split)
-        if batched and action.ndim == 1:  # a batch of one observation, as SB3's evaluate_policy passes
-            action = action[None]
-        return action, state
-
-
-class Algorithm1Policy(_QkdNomaPlanner):
-    """Algorithm 1 of Yang et al. 2019 from the default start (eps = 0.5); batched over sub-envs."""
-
-    def plan(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        return yang2019.algorithm1(self.env.scenario, gains, distances)
-
-    def plan_batch(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        return yang2019.algorithm1(self.env.scenario, gains, distances)
-
-
-class ExhPolicy(_QkdNomaPlanner):
-    """EXH: Algorithm 1 from 100 seeded random starts plus the default start, best kept."""
-
-    def __init__(self, env: Any, seed: int = 0, restarts: int = 100) -> None:
-        super().__init__(env)
-        self.rng = np.random.default_rng(seed)
-        self.restarts = restarts
-
-    def plan(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        return yang2019.exhaustive(self.env.scenario, gains, distances, self.rng, self.restarts)
-
-
-class TdmaPolicy(_QkdNomaPlanner):
-    """The paper's TDMA benchmark: optimal max-min eps and time shares, stage 2 by TDMA; batched
-    over sub-envs."""
-
-    env_overrides: ClassVar[dict[str, Any]] = {"multiple_access": "tdma"}
-
-    def plan(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        return yang2019.tdma(self.env.scenario, gains, distances)
-
-    def plan_batch(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        return yang2019.tdma(self.env.scenario, gains, distances)
