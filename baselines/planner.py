@@ -1,8 +1,10 @@
-"""Baseline planners wrapped as Stable-Baselines3-style policies.
+"""The shared shell of every baseline planner (:class:`Planner`) and the planner contract.
 
-A policy is built from an env (``Policy(env)``), reads the frame the next action acts on from the
-env, plans it with the analytic solver and returns the exact env action through the env's own
-encoding. It never computes a reward or a score: the env does.
+A policy is built from an env (``Policy(env)``), reads the frame or slot the next action acts on
+from the env, plans it with the analytic solver and returns the exact env action through the env's
+own encoding. It never computes a reward or a score: the env does. The papers' planners subclass
+:class:`Planner`: :mod:`baselines.yang2019.policies` (QkdNoma-v0), :mod:`baselines.cai2019.policies`
+(UavSecureOfdma-v0) and :mod:`baselines.quantum_uav.policies` (QuantumUav-v0).
 
 The planner contract (:class:`BoundEnvs`): a planner plans from the *state* of the env it is bound
 to, not from the observation it is shown, so ``predict`` first checks that the observation is the
@@ -17,7 +19,7 @@ UAV planners plan one episode at a time and refuse a vector env of more than one
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -135,3 +137,73 @@ class BoundEnvs:
                 f"bound env, so bind it to the env you step (policy.bind(env)) and pass that env's latest "
                 f"observation")
         return batched
+
+
+class Planner:
+    """The shell every baseline planner shares: bind, observation check, ``predict``, ``stats``.
+
+    A subclass names the env it plans (:attr:`env_cls`, :attr:`env_name`), adds its own checks of
+    a bound env (:meth:`_check_env`) and returns the planned action of the bound env's current state
+    (:meth:`act`). ``env_overrides`` are scenario keywords the planner needs its env built with; the
+    scorer builds the baseline's env with them, on the same seeds as everyone else. ``stats`` holds
+    cumulative counters over the policy's lifetime (floats), one per name of :attr:`stat_keys`
+    (none by default).
+
+    A planner with :attr:`plans_batches` plans every sub-env of a vector env (they must share one
+    scenario; ``env`` is then the first sub-env); the others plan one env at a time and refuse a
+    vector env of more than one sub-env (see :class:`BoundEnvs` for what binds).
+    """
+
+    #: the unwrapped env class this planner plans, and its name in error messages
+    env_cls: ClassVar[type] = object
+    env_name: ClassVar[str] = ""
+    env_overrides: ClassVar[dict[str, Any]] = {}
+    #: the names of the counters in ``stats``
+    stat_keys: ClassVar[tuple[str, ...]] = ()
+    #: whether the planner plans every sub-env of a vector env (one action row each)
+    plans_batches: ClassVar[bool] = False
+    #: what a planner without ``plans_batches`` plans at a time (in the error that refuses a batch)
+    one_at_a_time: ClassVar[str] = "one env at a time"
+
+    def __init__(self, env: Any) -> None:
+        self.stats: dict[str, float] = {key: 0.0 for key in self.stat_keys}
+        self.bind(env)
+
+    def bind(self, env: Any) -> None:
+        """Plan for ``env`` from now on: one env the planner plans, or (with ``plans_batches``) a
+        vector env of them sharing one scenario (see :class:`BoundEnvs`)."""
+        name = type(self).__name__
+        bound = BoundEnvs(env, name)
+        if not self.plans_batches and len(bound.envs) != 1:
+            raise ValueError(f"{name} plans {self.one_at_a_time} and cannot act on a batch: bind it to a "
+                             f"single env, not a {bound.description}")
+        for i, base in enumerate(bound.envs):
+            # a planner of one env at a time names no sub-env: it has one
+            self._check_env(base, f" (sub-env {i})" if bound.vector and self.plans_batches else "")
+            if base.scenario != bound.envs[0].scenario:
+                raise ValueError(f"{name}: the sub-envs of a vector env must share one scenario; "
+                                 f"sub-env {i} differs from sub-env 0")
+        self.bound = bound
+        self.env = bound.envs[0]
+
+    def _check_env(self, base: Any, where: str) -> None:
+        """``ValueError`` unless ``base`` (an unwrapped env; ``where`` names its sub-env in the
+        message) is one this planner plans."""
+        if not isinstance(base, self.env_cls):
+            raise ValueError(f"{type(self).__name__} plans {self.env_name}, got {type(base).__name__}{where}")
+
+    def act(self) -> np.ndarray:
+        """The planned action of the bound env's current state (one row per sub-env when the
+        planner is bound to a vector env)."""
+        raise NotImplementedError
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        """The planned action of the bound env's current state (a batch, one row per sub-env, when
+        ``observation`` is a batch); ``ValueError`` if ``observation`` is not that env's own
+        current observation."""
+        batched = self.bound.check(observation)
+        action = self.act()
+        if batched and action.ndim == 1:  # a batch of one observation, as SB3's VecEnv passes
+            action = action[None]
+        return action, state

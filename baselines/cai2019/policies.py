@@ -21,15 +21,16 @@ from secure_env.envs.uav_ofdma import UavSecureOfdmaEnv
 
 from baselines.cai2019.power import PowerPlan, SolverLog, subproblem1
 from baselines.cai2019.trajectory import Algorithm3Result, JointResult, algorithm3, joint_refinement
-from baselines.planner import BoundEnvs
+from baselines.planner import Planner
 
 
 #: the counters of :attr:`_UavPlanner.stats`
 STAT_KEYS = ("plans", "solver_retries", "solver_fallbacks", "rmin_infeasible_plans")
 
 
-class _UavPlanner:
-    """Common shell: plan at slot 0, then return the planned action of the env's current slot.
+class _UavPlanner(Planner):
+    """Common shell of the UAV planners: plan at slot 0, then return the planned action of the env's
+    current slot. A plan follows one episode's layout and slot: one env at a time.
 
     ``stats`` holds cumulative counters over the policy's lifetime (floats): ``plans`` (layouts
     planned), ``solver_retries`` (convex or LP solves repeated with other settings after a
@@ -39,39 +40,32 @@ class _UavPlanner:
     [R_min - R_k]^+ per user, in the env's terms (the rate the env holds against R_min).
     """
 
+    env_cls = UavSecureOfdmaEnv
+    env_name = "UavSecureOfdma-v0"
     #: planners act through the paper's full action (the env's own encoding) with nothing between
     #: them and the physics; the scorer builds their env with these keywords on the same seeds
     env_overrides: ClassVar[dict[str, Any]] = {"action_mode": "full", "safety_layer": False}
+    stat_keys = STAT_KEYS
+    one_at_a_time = "one UAV episode at a time (a plan per layout, replayed slot by slot)"
 
     def __init__(self, env: Any) -> None:
-        self.stats: dict[str, float] = {key: 0.0 for key in STAT_KEYS}
         self.rmin_shortfall_bps: NDArray[np.float64] | None = None
         self.plan: PowerPlan | None = None
         self.positions: NDArray[np.float64] | None = None
         self.velocities: NDArray[np.float64] | None = None
         self._actions: NDArray[np.float32] | None = None
-        self.bind(env)
+        super().__init__(env)
 
     def bind(self, env: Any) -> None:
         """Plan for ``env`` from now on (checks that it is a UavSecureOfdma env in the full action
         mode). A plan follows one episode's layout and slot: a vector env of more than one sub-env
         is refused (see :class:`baselines.planner.BoundEnvs` for what else binds)."""
-        bound = BoundEnvs(env, type(self).__name__)
-        if len(bound.envs) != 1:
-            raise ValueError(f"{type(self).__name__} plans one UAV episode at a time (a plan per layout, replayed "
-                             f"slot by slot) and cannot act on a batch: bind it to a single env, not a "
-                             f"{bound.description}")
-        base = bound.envs[0]
-        self._check_env(base)
-        self.bound = bound
-        self.env = base
+        super().bind(env)
         self._actions = None
         self._key: Any = None
 
-    def _check_env(self, base: Any) -> None:
-        """``ValueError`` unless ``base`` (an unwrapped env) is one this planner plans."""
-        if not isinstance(base, UavSecureOfdmaEnv):
-            raise ValueError(f"{type(self).__name__} plans UavSecureOfdma-v0, got {type(base).__name__}")
+    def _check_env(self, base: Any, where: str) -> None:
+        super()._check_env(base, where)
         if base.scenario.action_mode != "full":
             raise ValueError(f"{type(self).__name__} emits the paper's full action: build its env with "
                              f"action_mode='full' (got {base.scenario.action_mode!r})")
@@ -110,11 +104,8 @@ class _UavPlanner:
     def _plan_key(self) -> tuple[Any, bytes]:
         return self.env.scenario, self.env.geometry()["user_xy"].tobytes()
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        """The planned action of the bound env's current slot (planning the layout at slot 0);
-        ``ValueError`` if ``observation`` is not that env's own current observation."""
-        batched = self.bound.check(observation)
+    def act(self) -> np.ndarray:
+        """The planned action of the bound env's current slot (planning the layout at slot 0)."""
         slot = self.env.slot_index
         if slot == 0 or self._actions is None:
             key = self._plan_key()
@@ -125,10 +116,7 @@ class _UavPlanner:
                 self._count_plan()
                 self._key = key
         assert self._actions is not None
-        action = self._actions[min(slot, len(self._actions) - 1)]
-        if batched:  # a batch of one observation, as SB3's VecEnv passes
-            action = action[None]
-        return action, state
+        return self._actions[min(slot, len(self._actions) - 1)]
 
 
 class StraightLinePolicy(_UavPlanner):

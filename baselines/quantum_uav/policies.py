@@ -9,8 +9,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from secure_env.envs.quantum_uav import QuantumUavEnv
+
 from baselines.cai2019.policies import Algorithm3Policy, StraightLinePolicy
 from baselines.cai2019.refine import RefinedTrajectoryPolicy
+from baselines.quantum_uav import photons
 
 
 class _QkdPlanner:
@@ -21,18 +24,11 @@ class _QkdPlanner:
     QuantumUav-v0 scores it: the UAV plan meets R_min in data rate, which the QKD phase can cut.
     """
 
+    env_cls = QuantumUavEnv
+    env_name = "QuantumUav-v0"
     qkd_record: dict[str, Any] | None = None
 
-    def _check_env(self, base: Any) -> None:
-        from secure_env.envs.quantum_uav import QuantumUavEnv
-
-        if not isinstance(base, QuantumUavEnv):
-            raise ValueError(f"{type(self).__name__} plans QuantumUav-v0, got {type(base).__name__}")
-        super()._check_env(base)  # type: ignore[misc]
-
     def make_plan(self) -> None:
-        from baselines.quantum_uav import photons
-
         super().make_plan()  # type: ignore[misc]
         env = self.env  # type: ignore[attr-defined]
         a_qkd, self.qkd_record = photons.qkd_actions(

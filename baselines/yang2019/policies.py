@@ -1,7 +1,7 @@
 """The planners of Yang et al. 2019 for QkdNoma-v0 as SB3-style policies: Algorithm 1, EXH, TDMA.
 
 Each reads the frame the next action acts on from its bound env, plans it and returns the exact
-env action through the env's own encoding (see :mod:`baselines.planner` for the contract).
+env action through the env's own encoding (the shell and contract: :class:`baselines.planner.Planner`).
 """
 from __future__ import annotations
 
@@ -12,45 +12,34 @@ import numpy as np
 from secure_env.core import qkd_noma as model
 from secure_env.envs.qkd_noma import QkdNomaEnv
 
-from baselines.planner import BoundEnvs
+from baselines.planner import Planner
 from baselines.yang2019.algorithm1 import Plan, algorithm1
 from baselines.yang2019.exh import exhaustive
 from baselines.yang2019.tdma import tdma
 
 
-class _QkdNomaPlanner:
+class _QkdNomaPlanner(Planner):
     """Common shell of the QkdNoma-v0 planners: frame in, encoded action out.
 
-    ``env_overrides`` are scenario keywords the planner needs (TDMA needs ``multiple_access="tdma"``);
-    the scorer builds the baseline's env with them, on the same seeds as everyone else. Bound to a
+    ``env_overrides`` are checked at bind (TDMA needs ``multiple_access="tdma"``). Bound to a
     vector env, the planner plans every sub-env's frame (:meth:`plan_batch`); ``env`` is then the
     first sub-env (they share one scenario) and ``last_plan`` holds one row per sub-env.
     """
 
-    env_overrides: ClassVar[dict[str, Any]] = {}
+    env_cls = QkdNomaEnv
+    env_name = "QkdNoma-v0"
+    plans_batches = True
 
     def __init__(self, env: Any) -> None:
         self.last_plan: Plan | None = None
-        self.bind(env)
+        super().__init__(env)
 
-    def bind(self, env: Any) -> None:
-        """Plan for ``env`` from now on: a QkdNoma env built with the needed keywords, or a vector
-        env of them sharing one scenario (see :class:`BoundEnvs`)."""
-        name = type(self).__name__
-        bound = BoundEnvs(env, name)
-        for i, base in enumerate(bound.envs):
-            where = f" (sub-env {i})" if bound.vector else ""
-            if not isinstance(base, QkdNomaEnv):
-                raise ValueError(f"{name} plans QkdNoma-v0, got {type(base).__name__}{where}")
-            for key, value in self.env_overrides.items():
-                if getattr(base.scenario, key) != value:
-                    raise ValueError(f"{name} needs the env built with {key}={value!r}, "
-                                     f"got {getattr(base.scenario, key)!r}{where}")
-            if base.scenario != bound.envs[0].scenario:
-                raise ValueError(f"{name}: the sub-envs of a vector env must share one scenario; "
-                                 f"sub-env {i} differs from sub-env 0")
-        self.bound = bound
-        self.env = bound.envs[0]
+    def _check_env(self, base: Any, where: str) -> None:
+        super()._check_env(base, where)
+        for key, value in self.env_overrides.items():
+            if getattr(base.scenario, key) != value:
+                raise ValueError(f"{type(self).__name__} needs the env built with {key}={value!r}, "
+                                 f"got {getattr(base.scenario, key)!r}{where}")
 
     def plan(self, gains: np.ndarray, distances: np.ndarray) -> Plan:
         """The plan of one frame (gains and distances (K,))."""
@@ -61,13 +50,10 @@ class _QkdNomaPlanner:
         the planner is batched."""
         plans = [self.plan(g, d) for g, d in zip(gains, distances)]
         return Plan(eps=np.stack([p.eps for p in plans]), split=np.stack([p.split for p in plans]),
-                             objective_bps=np.stack([np.asarray(p.objective_bps) for p in plans]))
+                    objective_bps=np.stack([np.asarray(p.objective_bps) for p in plans]))
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        """The planned action of the bound env's current frame (a batch, one row per sub-env, when
-        ``observation`` is a batch); ``ValueError`` if ``observation`` is not that env's own."""
-        batched = self.bound.check(observation)
+    def act(self) -> np.ndarray:
+        """The planned action of the bound env's current frame (one row per sub-env of a vector env)."""
         if self.bound.vector:
             frames = [e.current_frame() for e in self.bound.envs]
             self.last_plan = self.plan_batch(np.stack([f["channel_gain"] for f in frames]),
@@ -75,10 +61,7 @@ class _QkdNomaPlanner:
         else:
             frame = self.env.current_frame()
             self.last_plan = self.plan(frame["channel_gain"], frame["distance_m"])
-        action = model.encode_action(self.last_plan.eps, self.last_plan.split)
-        if batched and action.ndim == 1:  # a batch of one observation, as SB3's evaluate_policy passes
-            action = action[None]
-        return action, state
+        return model.encode_action(self.last_plan.eps, self.last_plan.split)
 
 
 class Algorithm1Policy(_QkdNomaPlanner):
