@@ -68,7 +68,7 @@ def load_agent(run_dir: Path, env_id: str, env_kwargs: dict[str, Any], algo: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    from baselines.cli import OneLineParser
+    from agents.cli import OneLineParser
 
     p = OneLineParser(prog="python -m agents.refine", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", help="a training run of a UAV env (holds run.json and model.zip)")

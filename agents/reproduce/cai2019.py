@@ -1,4 +1,4 @@
-"""Figures 2-4 of Cai et al. 2019 from the analytic baselines (``python -m baselines.reproduce cai2019``).
+"""Figures 2-4 of Cai et al. 2019 from the analytic baselines (``python -m agents.reproduce cai2019``).
 
 The geometry is deterministic (spec §12 defaults: q0 = (0, 0), qF = (1000, 0), eavesdropper
 estimate (500, 0), users (250, 150), (500, -150), (750, 150)), so every point is one plan, not a
