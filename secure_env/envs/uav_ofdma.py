@@ -22,7 +22,32 @@ EE_UNIT_BITS_PER_J = 1e3
 DESTINATION_TOL_M = 1.0
 
 
-class UavSecureOfdmaEnv(gym.Env):
+class _MissionTotals:
+    """The running totals of a UAV mission and each slot's reward, kept in the same lines by the
+    single env (Python floats: one mission) and the vector env (arrays: one entry per sub-env)."""
+
+    def _add_slot(self, out: dict[str, Any], extra: dict[str, Any] | None) -> tuple[Any, Any, Any, Any, Any]:
+        """Add the slot just played (``out`` of :func:`~secure_env.core.uav_ofdma.slot_outcome_xy`,
+        ``extra`` of ``_slot_extra``: None, or the QKD phase's secure bits, energy and cost) to the
+        totals; returns the slot's reward before the end-of-mission penalties, its energy, leakage
+        excess, power excess and extra cost."""
+        bits = out["bits"]
+        energy = out["energy_j"] if extra is None else extra["energy_j"]
+        self._bits_user += out["bits_per_user"] if extra is None else extra["secure_bits_per_user"]
+        self._bits += bits
+        self._secure += bits if extra is None else extra["secure_bits"]
+        self._energy += energy
+        ee = self._secure / self._energy      # eq. (9) on the running totals (ofdma.energy_efficiency_scalar)
+        leak, pexc = out["leakage_excess"], out["power_excess"]
+        extra_cost = 0.0 if extra is None else extra["cost"]
+        self._leak_violations += leak > 0.0
+        self._power_violations += pexc > 0.0
+        reward = (ee - self._ee) / EE_UNIT_BITS_PER_J - self.scenario.leakage_penalty * (leak + pexc + extra_cost)
+        self._ee = ee
+        return reward, energy, leak, pexc, extra_cost
+
+
+class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
     """A rotary-wing UAV base station flies from q0 to qF and serves K users over N_F subcarriers.
 
     ## Description
@@ -218,19 +243,7 @@ class UavSecureOfdmaEnv(gym.Env):
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
         self._slot += 1
         bits = out["bits"]
-        energy = out["energy_j"] if extra is None else extra["energy_j"]
-        secure_user = out["bits_per_user"] if extra is None else extra["secure_bits_per_user"]
-        self._bits_user += secure_user
-        self._bits += bits
-        self._secure += bits if extra is None else extra["secure_bits"]
-        self._energy += energy
-        ee = energy_efficiency_scalar(self._secure, self._energy)
-        leak, pexc = out["leakage_excess"], out["power_excess"]
-        extra_cost = 0.0 if extra is None else extra["cost"]
-        self._leak_violations += leak > 0.0
-        self._power_violations += pexc > 0.0
-        reward = (ee - self._ee) / EE_UNIT_BITS_PER_J - s.leakage_penalty * (leak + pexc + extra_cost)
-        self._ee = ee
+        reward, energy, leak, pexc, extra_cost = self._add_slot(out, extra)
         self._path.append((qx, qy))
         self._tx_power.append(out["transmit_power_w"])
         info: dict[str, Any] = {
@@ -278,7 +291,7 @@ class UavSecureOfdmaEnv(gym.Env):
                 "total_energy_j": self._energy,
             }
             if extra is not None:
-                info["episode_metrics"].update(self._episode_extra(ee))
+                info["episode_metrics"].update(self._episode_extra(self._ee))
         info["cost"] = (info["cost_leakage"] + info["cost_power"] + info["cost_qos"] + info["cost_destination"]
                         + extra_cost)
         return self._obs(), float(reward), terminated, False, info
@@ -312,7 +325,7 @@ class UavSecureOfdmaEnv(gym.Env):
         return np.array([x if -lim <= x <= lim else (lim if x > lim else -lim) for x in obs], dtype=np.float32)
 
 
-class UavSecureOfdmaVectorEnv(BatchedEnv):
+class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
     """B copies of :class:`~secure_env.envs.uav_ofdma.UavSecureOfdmaEnv` in one set of arrays."""
 
     single_env_cls = UavSecureOfdmaEnv
@@ -397,18 +410,7 @@ class UavSecureOfdmaVectorEnv(BatchedEnv):
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
         self._slot += 1
         bits = out["bits"]
-        energy = out["energy_j"] if extra is None else extra["energy_j"]
-        self._bits_user += out["bits_per_user"] if extra is None else extra["secure_bits_per_user"]
-        self._bits += bits
-        self._secure += bits if extra is None else extra["secure_bits"]
-        self._energy += energy
-        ee = self._secure / self._energy      # ofdma.energy_efficiency_scalar, elementwise
-        leak, pexc = out["leakage_excess"], out["power_excess"]
-        extra_cost = 0.0 if extra is None else extra["cost"]
-        self._leak_violations += leak > 0.0
-        self._power_violations += pexc > 0.0
-        reward = (ee - self._ee) / EE_UNIT_BITS_PER_J - s.leakage_penalty * (leak + pexc + extra_cost)
-        self._ee = ee
+        reward, energy, leak, pexc, extra_cost = self._add_slot(out, extra)
         if self.render_mode is not None:
             ar = np.arange(self.num_envs)
             self._path[ar, self._slot, 0], self._path[ar, self._slot, 1] = qx, qy
@@ -446,7 +448,7 @@ class UavSecureOfdmaVectorEnv(BatchedEnv):
                 "leakage_violations": self._leak_violations.astype(np.float64),
                 "power_violations": self._power_violations.astype(np.float64),
                 "total_bits": self._bits.copy(), "total_energy_j": self._energy.copy(),
-                **self._episode_extra(ee),
+                **self._episode_extra(self._ee),
             }
         info["cost"] = (info["cost_leakage"] + info["cost_power"] + info["cost_qos"] + info["cost_destination"]
                         + extra_cost)
