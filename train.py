@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from baselines.cli import OneLineParser
+from agents.cli import OneLineParser
 
 #: the env that holds every decision of the library (UAV movement, power, subcarriers, QKD time
 #: splits); its tuned entry trains in the learnable velocity mode with the safety layer

@@ -227,13 +227,16 @@ def primary_metric(env_id: str) -> str:
     return getattr(env_cls, "primary_metric", "return")
 
 
-def summarise(values: Iterable[float]) -> dict[str, float]:
-    """Mean and 95 % confidence half-width (Student t) of a sample."""
+def summarise(values: Iterable[float], normal: bool = False) -> dict[str, float]:
+    """Mean and 95 % confidence half-width of a sample (NaN for fewer than 2 values): Student t
+    (scoreboards, sweeps), or with ``normal`` the normal approximation 1.96 s / sqrt(n) (the
+    reproduced figures, :mod:`agents.reproduce`)."""
     x = np.asarray(list(values), dtype=np.float64)
     n = len(x)
     mean = float(x.mean()) if n else math.nan
     if n > 1:
-        half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n))
+        quantile = 1.96 if normal else stats.t.ppf(0.975, n - 1)
+        half = float(quantile * x.std(ddof=1) / math.sqrt(n))
     else:
         half = math.nan
     return {"mean": mean, "ci95": half, "n": n}

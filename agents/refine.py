@@ -5,7 +5,7 @@
 Loads the agent of a UAV training run (``RUN_DIR/model.zip``, its VecNormalize statistics and the
 env keywords of ``RUN_DIR/run.json``), and scores on the same held-out seeds: the agent, the
 agent's flight refined by Algorithm 3's alternation and the joint SCA
-(:class:`baselines.refine.RefinedTrajectoryPolicy`; the source flies the agent over the episode's
+(:class:`baselines.cai2019.refine.RefinedTrajectoryPolicy`; the source flies the agent over the episode's
 layout in its own action mode), and every baseline of the env. Writes ``refined.json`` and
 ``refined.md`` into RUN_DIR.
 """
@@ -27,7 +27,7 @@ _LAYOUT_KEYS = ("random_users", "user_xy", "num_users")
 
 
 def agent_flight_source(agent: Any, env_id: str, env_kwargs: dict[str, Any]) -> Any:
-    """A :data:`baselines.refine.TrajectorySource` flying ``agent`` (deterministic) over a layout:
+    """A :data:`baselines.cai2019.refine.TrajectorySource` flying ``agent`` (deterministic) over a layout:
     an env of the run's keywords with the layout's users fixed; returns (positions, velocities)."""
     def source(geo: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         users = [tuple(float(c) for c in u) for u in geo["user_xy"]]
@@ -68,7 +68,7 @@ def load_agent(run_dir: Path, env_id: str, env_kwargs: dict[str, Any], algo: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    from baselines.cli import OneLineParser
+    from agents.cli import OneLineParser
 
     p = OneLineParser(prog="python -m agents.refine", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", help="a training run of a UAV env (holds run.json and model.zip)")
@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"{run_dir}: no model.zip (train first)")
     if args.eval_episodes < 1:
         p.error(f"--eval-episodes must be >= 1, got {args.eval_episodes}")
-    from baselines.refine import RefinedQkdTrajectoryPolicy, RefinedTrajectoryPolicy
+    from baselines.cai2019.refine import RefinedTrajectoryPolicy
+    from baselines.quantum_uav.policies import RefinedQkdTrajectoryPolicy
 
     base = make_env(env_id, **env_kwargs).unwrapped
     if not hasattr(base, "geometry"):

@@ -388,7 +388,7 @@ def param_figure(summary: dict[str, Any], key: str, metric: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from baselines.cli import OneLineParser
+    from agents.cli import OneLineParser
 
     p = OneLineParser(prog="train.py sweep", description="Run a YAML grid of train + score cells on Ray.")
     p.add_argument("config", help="sweep YAML file")

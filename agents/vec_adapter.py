@@ -1,4 +1,4 @@
-"""The native vector envs (:mod:`secure_env.envs.vector`) behind Stable-Baselines3's ``VecEnv``.
+"""The native vector envs (:class:`secure_env.envs.batched.BatchedEnv`) behind Stable-Baselines3's ``VecEnv``.
 
 SB3 expects same-step autoreset with the last observation of an ended episode in
 ``infos[i]["terminal_observation"]``: exactly the native envs' ``AutoresetMode.SAME_STEP`` (which

@@ -37,10 +37,12 @@ from typing import Any
 import numpy as np
 
 try:
-    from baselines import yang2019 as y19
+    import baselines  # noqa: F401
 except ModuleNotFoundError:  # run as a plain script without PYTHONPATH: use the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from baselines import yang2019 as y19
+from baselines.yang2019.algorithm1 import algorithm1
+from baselines.yang2019.exh import exhaustive
+from baselines.yang2019.tdma import tdma
 from secure_env.core import qkd_noma as model
 from secure_env.scenarios import make_scenario
 
@@ -79,8 +81,8 @@ def uav_timings(repeats: int) -> dict[str, Any]:
     (cvxpy + Clarabel, one process, the problem compiled afresh each outer iteration); ``joint``
     the refinement started from Algorithm 3's plan (its own time only).
     """
-    from baselines import cai2019
-    from baselines import cai2019_trajectory as tr
+    from baselines.cai2019 import power
+    from baselines.cai2019 import trajectory as tr
     from secure_env.core import uav_ofdma
 
     s = make_scenario("cai2019")
@@ -89,7 +91,7 @@ def uav_timings(repeats: int) -> dict[str, Any]:
     for _ in range(repeats):
         t0 = time.perf_counter()
         q, v = uav_ofdma.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
-        sl = cai2019.subproblem1(s, q, v)
+        sl = power.subproblem1(s, q, v)
         times["straight_line"].append(time.perf_counter() - t0)
         a3 = tr.algorithm3(s)
         times["algorithm3"].append(a3.wall_s)
@@ -130,12 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     one = [(gains[i:i + 1], dist[i:i + 1]) for i in range(n)]
 
     results = {
-        "algorithm1": time_calls([lambda g=g, d=d: y19.algorithm1(s, g, d) for g, d in one]),
+        "algorithm1": time_calls([lambda g=g, d=d: algorithm1(s, g, d) for g, d in one]),
         "exhaustive": time_calls([
-            lambda i=i: y19.exhaustive(s, gains[i], dist[i], np.random.default_rng([args.seed, i]),
+            lambda i=i: exhaustive(s, gains[i], dist[i], np.random.default_rng([args.seed, i]),
                                        restarts=args.restarts) for i in range(n)]),
-        "tdma": time_calls([lambda g=g, d=d: y19.tdma(s, g, d) for g, d in one]),
-        "algorithm1_batched": time_calls([lambda: y19.algorithm1(s, gains, dist)] * args.repeats,
+        "tdma": time_calls([lambda g=g, d=d: tdma(s, g, d) for g, d in one]),
+        "algorithm1_batched": time_calls([lambda: algorithm1(s, gains, dist)] * args.repeats,
                                          per_call=n),
     }
     stats = {name: summary(ms) for name, ms in results.items()}

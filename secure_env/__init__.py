@@ -9,9 +9,9 @@ import gymnasium as gym
 __version__ = "0.1.0"
 
 _VECTOR_ENTRY_POINTS = {
-    "secure_env/QkdNoma-v0": "secure_env.envs.vector:QkdNomaVectorEnv",
-    "secure_env/UavSecureOfdma-v0": "secure_env.envs.vector:UavSecureOfdmaVectorEnv",
-    "secure_env/QuantumUav-v0": "secure_env.envs.vector:QuantumUavVectorEnv",
+    "secure_env/QkdNoma-v0": "secure_env.envs.qkd_noma:QkdNomaVectorEnv",
+    "secure_env/UavSecureOfdma-v0": "secure_env.envs.uav_ofdma:UavSecureOfdmaVectorEnv",
+    "secure_env/QuantumUav-v0": "secure_env.envs.quantum_uav:QuantumUavVectorEnv",
 }
 _ENTRY_POINTS = {
     "secure_env/QkdNoma-v0": "secure_env.envs.qkd_noma:QkdNomaEnv",

@@ -17,7 +17,7 @@ import secure_env  # noqa: F401
 from agents.evaluation import evaluate, held_out_seeds, scoreboard
 from agents.factory import load_hyperparams, parse_overrides
 from baselines import BASELINES
-from baselines.policies import Algorithm1Policy
+from baselines.yang2019.policies import Algorithm1Policy
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_ID = "secure_env/QkdNoma-v0"
@@ -193,7 +193,7 @@ def test_uav_env_tiny_run_scores_straight_line_and_plots_trajectories(tmp_path):
 
 
 def test_evaluate_trace_records_per_step_info():
-    from baselines.uav_policies import StraightLinePolicy
+    from baselines.cai2019.policies import StraightLinePolicy
 
     rec = evaluate(StraightLinePolicy, "secure_env/UavSecureOfdma-v0", [3], trace=("position_m",),
                    num_slots=5, end_xy=(100.0, 0.0))[0]

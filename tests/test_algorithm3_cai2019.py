@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import secure_env  # noqa: F401
-from baselines import BASELINES, cai2019
-from baselines import cai2019_trajectory as tr
-from baselines.uav_policies import Algorithm3Policy, StraightLinePolicy
+from baselines import BASELINES
+from baselines.cai2019 import power
+from baselines.cai2019 import trajectory as tr
+from baselines.cai2019.policies import Algorithm3Policy, StraightLinePolicy
 from secure_env.core import uav_ofdma as model
 from secure_env.core.flight import flight_power, induced_slack
 from secure_env.core.secrecy import worst_case_eve_distance_sq
@@ -28,7 +29,7 @@ def _sca_at_straight_line(**kw):
     s = make_scenario("cai2019", **kw)
     q, v = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
     users = np.asarray(s.user_xy)
-    plan = cai2019.subproblem1(s, q, v, users)
+    plan = power.subproblem1(s, q, v, users)
     sca = tr._Sca(s, plan, users)
     sca.set_point(q, v)
     return s, q, v, users, plan, sca
@@ -215,7 +216,7 @@ def test_algorithm3_beats_the_straight_line_on_the_default_scenario(default_repl
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw", [dict(), dict(eve_radius_m=150.0, num_slots=30, end_xy=(800.0, 0.0))])
 def test_joint_never_below_algorithm3_and_meets_every_constraint_in_the_env(kw):
-    from baselines.uav_policies import JointPolicy
+    from baselines.cai2019.policies import JointPolicy
 
     assert BASELINES[ENV_ID]["joint"] is JointPolicy
     env = gym.make(ENV_ID, **kw)

@@ -12,7 +12,9 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from gymnasium.wrappers.vector import DtypeObservation, FlattenObservation, NormalizeObservation
 
 import secure_env
-from secure_env.envs.vector import QkdNomaVectorEnv, QuantumUavVectorEnv, UavSecureOfdmaVectorEnv
+from secure_env.envs.qkd_noma import QkdNomaVectorEnv
+from secure_env.envs.quantum_uav import QuantumUavVectorEnv
+from secure_env.envs.uav_ofdma import UavSecureOfdmaVectorEnv
 
 UAV_IDS = ("secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0")
 _SHORT = dict(num_slots=3, end_xy=(60.0, 20.0), random_users=True, num_subcarriers=4, r_min_bps=2e5)
@@ -211,7 +213,7 @@ class _NumEnvs:
 
 def test_info_masks_of_a_step_where_only_some_sub_envs_reset() -> None:
     """The fixed-length envs end together; the mask logic must still hold for mixed batches."""
-    from secure_env.envs.vector import masked_info, merge_reset_info
+    from secure_env.envs.batched import masked_info, merge_reset_info
 
     n = 4
     live = np.array([True, False, True, False])

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import secure_env  # noqa: F401
-from baselines import BASELINES, cai2019
-from baselines.uav_policies import StraightLinePolicy
+from baselines import BASELINES
+from baselines.cai2019 import power
+from baselines.cai2019.policies import StraightLinePolicy
 from secure_env.core import uav_ofdma as model
 from secure_env.scenarios import make_scenario
 
@@ -25,7 +26,7 @@ ENV_ID = "secure_env/UavSecureOfdma-v0"
 
 
 def reference(s, pos, vel, users):
-    sp = cai2019.SlotProblem.from_trajectory(s, pos, vel, users)
+    sp = power.SlotProblem.from_trajectory(s, pos, vel, users)
     return relaxed_ee_cvxpy(sp.snr_per_watt, sp.cap, sp.budget, sp.fixed_power - s.circuit_power_w,
                             s.circuit_power_w, s.subcarrier_hz, s.num_subcarriers, s.r_min_bps)
 
@@ -58,7 +59,7 @@ def wiggly_case(seed, nf=128):
                          eve_xy=(15.0 * n, 0.0), user_xy=users.tolist(), r_min_bps=0.0,
                          p_max_dbm=float(r.uniform(60.3, 61.0)), peak_power_w=float(r.uniform(1, 20)),
                          eve_radius_m=float(r.uniform(0, 100)))
-    sp = cai2019.SlotProblem.from_trajectory(base, pos, vel, users)
+    sp = power.SlotProblem.from_trajectory(base, pos, vel, users)
     full = np.minimum(sp.cap, sp.budget / nf)[:, None]
     best_alone = (nf * sp.subcarrier_hz * np.log2(1 + full * sp.snr_per_watt)).mean(axis=0)
     # every user can get best_alone / K by equal time sharing, so this R_min is feasible
@@ -73,14 +74,14 @@ def test_defaults_straight_line_matches_reference_and_rmin_does_not_bind():
     s = make_scenario("cai2019")
     pos, vel = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
     users = np.asarray(s.user_xy)
-    plan = cai2019.subproblem1(s, pos, vel)
+    plan = power.subproblem1(s, pos, vel)
     out = check_constraints(s, pos, vel, users, plan)
     ref = reference(s, pos, vel, users)
     assert plan.energy_efficiency == pytest.approx(ref["ee"], rel=1e-6)
     assert plan.master_rounds == 0                      # lambda = 0 already meets R_min (spec §16)
     assert np.all(out["mean_rate_bps"] > 2 * s.r_min_bps)
     # spec §16: each slot transmits at min(P_peak, whole-band leakage cap), to one user
-    sp = cai2019.SlotProblem.from_trajectory(s, pos, vel, users)
+    sp = power.SlotProblem.from_trajectory(s, pos, vel, users)
     np.testing.assert_allclose(plan.power_w.sum(axis=1), np.minimum(10.0, 128 * sp.cap), rtol=1e-9)
     assert np.all((plan.counts == 128).sum(axis=1) == 1)
 
@@ -90,9 +91,9 @@ def test_binding_rmin_on_the_straight_line(r_min):
     s = make_scenario("cai2019", r_min_bps=r_min)
     pos, vel = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
     users = np.asarray(s.user_xy)
-    free = cai2019.subproblem1(make_scenario("cai2019"), pos, vel)
+    free = power.subproblem1(make_scenario("cai2019"), pos, vel)
     assert free.mean_rate_bps[1] < r_min                 # without the constraint user 2 gets less
-    plan = cai2019.subproblem1(s, pos, vel)
+    plan = power.subproblem1(s, pos, vel)
     out = check_constraints(s, pos, vel, users, plan)
     assert out["mean_rate_bps"][1] == pytest.approx(r_min, rel=2e-3)   # binds (up to the rounding margin)
     ref = reference(s, pos, vel, users)
@@ -109,9 +110,9 @@ def test_binding_total_power_limit():
         s = make_scenario("cai2019", p_max_dbm=10 * math.log10(p_max_w * 1e3), r_min_bps=r_min)
         pos, vel = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
         users = np.asarray(s.user_xy)
-        plan = cai2019.subproblem1(s, pos, vel)
+        plan = power.subproblem1(s, pos, vel)
         check_constraints(s, pos, vel, users, plan)
-        sp = cai2019.SlotProblem.from_trajectory(s, pos, vel, users)
+        sp = power.SlotProblem.from_trajectory(s, pos, vel, users)
         binding = sp.budget < np.minimum(10.0, 128 * sp.cap)
         assert binding.sum() > 20
         np.testing.assert_allclose(plan.power_w.sum(axis=1)[binding], sp.budget[binding], rtol=1e-6)
@@ -122,7 +123,7 @@ def test_binding_total_power_limit():
 @pytest.mark.parametrize("seed", range(6))
 def test_random_trajectories_with_binding_rmin_within_one_percent(seed):
     s, pos, vel, users = wiggly_case(seed, nf=int([64, 128][seed % 2]))
-    plan = cai2019.subproblem1(s, pos, vel, users)
+    plan = power.subproblem1(s, pos, vel, users)
     check_constraints(s, pos, vel, users, plan)
     ref = reference(s, pos, vel, users)
     assert plan.energy_efficiency <= ref["ee"] * (1 + 1e-6)
@@ -136,12 +137,12 @@ def test_dinkelbach_values_are_non_decreasing_from_zero_when_power_matters():
     # is a large part of the energy, so the Dinkelbach iterations move (eta_0 = 0 spends every
     # watt allowed, later iterations back off)
     s, pos, vel, users = wiggly_case(11)
-    plan = cai2019.subproblem1(s, pos, vel, users)
+    plan = power.subproblem1(s, pos, vel, users)
     assert len(plan.dinkelbach) >= 2
     assert np.all(np.diff(plan.dinkelbach) >= -1e-12 * plan.dinkelbach[-1])
     s2 = make_scenario(s, rotor="zeng2019", peak_power_w=100.0, eve_radius_m=0.0, gamma_tol=1e3,
                        r_min_bps=0.0)
-    plan2 = cai2019.subproblem1(s2, pos, vel, users)
+    plan2 = power.subproblem1(s2, pos, vel, users)
     assert len(plan2.dinkelbach) >= 3
     assert np.all(np.diff(plan2.dinkelbach) > 0)
     ref = reference(s2, pos, vel, users)
@@ -151,11 +152,11 @@ def test_dinkelbach_values_are_non_decreasing_from_zero_when_power_matters():
 
 def test_solve_slots_mixes_two_users_exactly_at_the_budget():
     # one slot, two users with gains that make the best user switch exactly where the budget binds
-    sp = cai2019.SlotProblem(snr_per_watt=np.array([[200.0, 60.0]]), cap=np.array([1.0]),
+    sp = power.SlotProblem(snr_per_watt=np.array([[200.0, 60.0]]), cap=np.array([1.0]),
                              budget=np.array([1.0]), fixed_power=np.array([100.0]), subcarrier_hz=1e4,
                              num_subcarriers=4, rate_target=0.0)
     for lam in ([0.0, 0.0], [0.0, 2.0], [0.0, 5.0]):
-        x, p = cai2019.solve_slots(sp, np.array(lam), 50.0)
+        x, p = power.solve_slots(sp, np.array(lam), 50.0)
         assert x.sum() == pytest.approx(1.0)
         assert 4 * np.sum(x * p) <= 1.0 + 1e-9
         # brute force over (share of user 0, per-subcarrier powers) of the per-slot Lagrangian

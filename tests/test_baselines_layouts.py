@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 import secure_env  # noqa: F401
-from baselines import BASELINES, cai2019
-from baselines import cai2019_trajectory as tr
-from baselines.uav_policies import (STAT_KEYS, Algorithm3QkdPolicy, JointPolicy, StraightLinePolicy,
-                                    StraightLineQkdPolicy)
+from baselines import BASELINES
+from baselines.cai2019 import power
+from baselines.cai2019 import trajectory as tr
+from baselines.cai2019.policies import STAT_KEYS, JointPolicy, StraightLinePolicy
+from baselines.quantum_uav.policies import Algorithm3QkdPolicy, StraightLineQkdPolicy
 from secure_env.core import uav_ofdma as model
 from secure_env.core.flight import flight_power
 
@@ -152,18 +153,18 @@ def test_straight_line_on_layout_7000014_stays_within_the_peak_and_meets_rmin():
     assert np.count_nonzero(plan.counts[-1]) == 2
     np.testing.assert_allclose(plan.power_w[-1].sum(), 10.0, rtol=1e-9)     # the budget binds there
     assert plan.rate_feasible and metrics["min_rate_shortfall_bps"] == 0.0
-    assert plan.mean_rate_bps.min() >= 1e4 * (1 + 0.5 * cai2019.RATE_MARGIN)
+    assert plan.mean_rate_bps.min() >= 1e4 * (1 + 0.5 * power.RATE_MARGIN)
 
 
 def test_shared_slot_power_stays_within_the_budget():
     # one slot, two users sharing it whose leakage caps sum to 128 x 0.083 W > 10 W: water-filling
     # at a low price puts both at the cap; the budget multiplier must bring the total to 10 W
-    sp = cai2019.SlotProblem(snr_per_watt=np.array([[3.0, 400.0, 350.0]]), cap=np.array([0.083]),
+    sp = power.SlotProblem(snr_per_watt=np.array([[3.0, 400.0, 350.0]]), cap=np.array([0.083]),
                              budget=np.array([10.0]), fixed_power=np.array([1000.0]), subcarrier_hz=7812.5,
                              num_subcarriers=128, rate_target=0.0)
     counts = np.array([[0, 34, 94]])
     for lam in ([0.0, 0.0, 0.0], [0.0, 0.0, 5.0], [0.0, 3.0, 0.0]):
-        p = cai2019._fixed_schedule_power(sp, counts, np.array(lam), eta=1.0)
+        p = power._fixed_schedule_power(sp, counts, np.array(lam), eta=1.0)
         total = float(np.sum(counts * p))
         assert total <= 10.0 * (1 + 1e-12)
         assert total == pytest.approx(10.0, rel=1e-9)
@@ -173,7 +174,7 @@ def test_shared_slot_power_stays_within_the_budget():
 # --------------------------------------------------------------------------------------------
 # R_min out of reach: reported, not raised; near the least shortfall any plan can have
 # --------------------------------------------------------------------------------------------
-def least_total_shortfall(sp: cai2019.SlotProblem, r_min: float) -> float:
+def least_total_shortfall(sp: power.SlotProblem, r_min: float) -> float:
     """Least sum_k [R_min - R_k]^+ (mission-average bit/s) of the time-sharing relaxation on a fixed
     trajectory: a lower bound for any whole-subcarrier plan. Independent cvxpy model: x[n, k] the
     share of slot n's subcarriers, u[n, k] = x p N_F / P_a the (scaled) power, the rate the
@@ -205,7 +206,7 @@ def test_straight_line_reports_rmin_out_of_reach_and_misses_it_by_about_the_leas
         metrics, projected, _ = play(policy, env, seed)
         found = plan_problems(policy, env) + episode_problems(policy, env, metrics, projected)
         assert not found, found
-        sp = cai2019.SlotProblem.from_trajectory(s, policy.positions, policy.velocities,
+        sp = power.SlotProblem.from_trajectory(s, policy.positions, policy.velocities,
                                                  env.unwrapped.geometry()["user_xy"])
         least = least_total_shortfall(sp, r_min)
         total = float(np.sum(policy.plan.rmin_shortfall_bps))
@@ -309,7 +310,7 @@ def test_subproblem1_master_lp_is_retried_then_falls_back(monkeypatch):
 
     s = make_scenario("cai2019", r_min_bps=1e5)            # binds: the master LP runs
     q, v = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
-    clean = cai2019.subproblem1(s, q, v)
+    clean = power.subproblem1(s, q, v)
     assert clean.master_rounds > 0 and clean.solver.retries == 0
     linprog = scipy.optimize.linprog
 
@@ -320,13 +321,13 @@ def test_subproblem1_master_lp_is_retried_then_falls_back(monkeypatch):
         return Failed() if method == "highs" else linprog(*args, method=method, **kwargs)
 
     monkeypatch.setattr(scipy.optimize, "linprog", failing_first_method)
-    retried = cai2019.subproblem1(s, q, v)
+    retried = power.subproblem1(s, q, v)
     assert retried.solver.retries == retried.master_rounds and retried.solver.fallbacks == 0
     assert retried.energy_efficiency == pytest.approx(clean.energy_efficiency, rel=1e-6)
     assert retried.rate_feasible
 
     monkeypatch.setattr(scipy.optimize, "linprog", lambda *args, **kwargs: Failed())
-    fallen = cai2019.subproblem1(s, q, v)
+    fallen = power.subproblem1(s, q, v)
     assert fallen.solver.fallbacks >= 1
     # still within every limit, and its R_min report is the env metric's
     c = model.SlotConstants.from_scenario(s)

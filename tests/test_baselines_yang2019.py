@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 
 import secure_env  # noqa: F401
-from baselines import BASELINES, yang2019
-from baselines.policies import Algorithm1Policy, ExhPolicy, TdmaPolicy
+from baselines import BASELINES
+from baselines.yang2019.algorithm1 import algorithm1
+from baselines.yang2019.exh import exhaustive
+from baselines.yang2019.policies import Algorithm1Policy, ExhPolicy, TdmaPolicy
+from baselines.yang2019.tdma import tdma
+from baselines.yang2019.theorems import (eps_for_common_rate, snap_to_photon_count, theorem1_closed_form,
+                                        theorem1_powers, theorem2)
 from secure_env.core import qkd_noma as model
 from secure_env.core.noma import noma_rates, secure_rates
 from secure_env.core.qkd import error_rate, photon_count, qkd_time
@@ -41,7 +46,7 @@ def test_theorem1_equal_secure_rates_and_full_power(k):
     h_s = np.take_along_axis(gains, order, -1)
     e_s = np.take_along_axis(err, order, -1)
     b = scn.frame_s / (t_data[:, None] * (1 - e_s) * scn.bandwidth_hz)
-    p_s, r0 = yang2019.theorem1_powers(h_s, b, scn.p_max_w, scn.noise_w)
+    p_s, r0 = theorem1_powers(h_s, b, scn.p_max_w, scn.noise_w)
     assert np.all(p_s >= 0)
     np.testing.assert_allclose(p_s.sum(-1), scn.p_max_w, rtol=1e-9)
     # secure rates evaluated by the model's own formulas (eqs. (9)-(10)), in sorted order
@@ -55,8 +60,8 @@ def test_theorem1_closed_form_matches_recursion():
     gains, _ = draw_frames(scn, 10)
     h_s = np.sort(gains, axis=-1)
     b = np.random.default_rng(0).uniform(0.9e-6, 1.2e-6, size=h_s.shape)
-    p_rec, r0 = yang2019.theorem1_powers(h_s, b, scn.p_max_w, scn.noise_w)
-    p_cf = yang2019.theorem1_closed_form(h_s, b, r0, scn.p_max_w, scn.noise_w)
+    p_rec, r0 = theorem1_powers(h_s, b, scn.p_max_w, scn.noise_w)
+    p_cf = theorem1_closed_form(h_s, b, r0, scn.p_max_w, scn.noise_w)
     np.testing.assert_allclose(p_cf, p_rec, rtol=1e-6, atol=1e-12 * scn.p_max_w)
 
 
@@ -65,7 +70,7 @@ def test_theorem1_two_users_by_hand():
     sigma2, p_max = 1e-13, 1.0
     h1, h2 = 1e-9, 8e-9
     b = np.array([[1.0e-6, 1.1e-6]])
-    p, r0 = yang2019.theorem1_powers(np.array([[h1, h2]]), b, p_max, sigma2)
+    p, r0 = theorem1_powers(np.array([[h1, h2]]), b, p_max, sigma2)
     x1, x2 = 2 ** (b[0, 0] * r0[0]), 2 ** (b[0, 1] * r0[0])
     # strongest user alone after SIC: h2 p2 / sigma2 = x2 - 1
     p2 = (x2 - 1) * sigma2 / h2
@@ -88,10 +93,10 @@ def test_theorem2_bisection_agrees_with_rho_route():
     split = np.tile([0.8, 0.2], (8, 1))
     rates = noma_rates(gains, split * scn.p_max_w, scn.noise_w, scn.bandwidth_hz)
     rho = rates.min(-1) * (1 - np.array([0.002, 0.005, 0.01, 0.02, 0.03, 0.005, 0.01, 0.02]))
-    eps = yang2019.snap_to_photon_count(yang2019.eps_for_common_rate(rho, rates, scn), scn)
+    eps = snap_to_photon_count(eps_for_common_rate(rho, rates, scn), scn)
     t_data = scn.frame_s - qkd_time(eps, dist, scn.photons_m, scn.light_speed_mps).sum(-1)
     route = secure_rates(rates, error_rate(eps, scn.alpha_beta), t_data, scn.frame_s).min(-1)
-    r0, eps2 = yang2019.theorem2(rates, dist, t_data[:, None], scn)
+    r0, eps2 = theorem2(rates, dist, t_data[:, None], scn)
     np.testing.assert_allclose(r0[:, 0], route, rtol=1e-4)
     n_route = photon_count(eps, scn.photons_m)
     n_thm2 = photon_count(eps2[:, 0, :], scn.photons_m)
@@ -106,7 +111,7 @@ def test_theorem2_bisection_agrees_with_rho_route():
 def test_snap_to_photon_count_keeps_time_lowers_error():
     scn = make_scenario()
     eps = np.linspace(0.05, 0.9, 200)
-    snapped = yang2019.snap_to_photon_count(eps, scn)
+    snapped = snap_to_photon_count(eps, scn)
     np.testing.assert_array_equal(qkd_time(snapped, 300.0, 10, 3e8), qkd_time(eps, 300.0, 10, 3e8))
     assert np.all(snapped <= eps)
     # the boundary itself: eps = sqrt(8 m / N) exactly
@@ -121,7 +126,7 @@ def test_theorem2_eps_formula_by_hand():
     r, t, r0 = 5e6, 0.98, 4.7e6
     x = a * t * r / (2 * (t * r - r0 * scn.frame_s))
     expected = 1 / (1 + math.sqrt(x - 0.5))
-    got = yang2019.eps_for_common_rate(np.array(r0 * scn.frame_s / t), np.array([r]), scn)
+    got = eps_for_common_rate(np.array(r0 * scn.frame_s / t), np.array([r]), scn)
     assert got[0] == pytest.approx(expected, rel=1e-12)
     # and the error rate at that eps is exactly the allowed loss 1 - R0 T / (t r)
     assert float(error_rate(got[0], 0.4)) == pytest.approx(1 - r0 * scn.frame_s / (t * r), rel=1e-10)
@@ -135,7 +140,7 @@ def test_algorithm1_objective_non_decreasing_and_converges():
     gains, dist = draw_frames(scn, 30, seed=5)
     starts = np.power(10.0, np.random.default_rng(1).uniform(-3, 0, size=gains.shape))
     for eps0 in (None, starts):
-        plan = yang2019.algorithm1(scn, gains, dist, eps0=eps0, max_iter=20)
+        plan = algorithm1(scn, gains, dist, eps0=eps0, max_iter=20)
         hist = np.array(plan.history)
         assert hist.shape[0] < 20, "Algorithm 1 did not converge within 20 iterations"
         assert np.all(np.diff(hist, axis=0) >= 0)
@@ -184,7 +189,7 @@ def _brute_force_k2(scn, gains, dist):
 def test_algorithm1_near_brute_force_and_exh_tdma_order():
     scn = make_scenario()
     gains, dist = draw_frames(scn, N_FRAMES, seed=7)
-    alg1 = yang2019.algorithm1(scn, gains, dist)
+    alg1 = algorithm1(scn, gains, dist)
     rng = np.random.default_rng(0)
     gaps = []
     for f in range(N_FRAMES):
@@ -192,10 +197,10 @@ def test_algorithm1_near_brute_force_and_exh_tdma_order():
         a1 = float(alg1.objective_bps[f])
         assert a1 <= brute * (1 + 1e-6), f"frame {f}: Algorithm 1 {a1} above brute force {brute}"
         gaps.append(1 - a1 / brute)
-        exh = yang2019.exhaustive(scn, gains[f], dist[f], rng)
-        tdma = yang2019.tdma(scn, gains[f], dist[f])
+        exh = exhaustive(scn, gains[f], dist[f], rng)
+        tdma_plan = tdma(scn, gains[f], dist[f])
         assert float(exh.objective_bps) >= a1, f"frame {f}: EXH below Algorithm 1"
-        assert a1 >= float(tdma.objective_bps), f"frame {f}: TDMA above Algorithm 1"
+        assert a1 >= float(tdma_plan.objective_bps), f"frame {f}: TDMA above Algorithm 1"
     gaps = np.array(gaps)
     assert gaps.mean() <= 1e-3, f"mean gap {gaps.mean():.2e}"
     assert gaps.max() <= 1e-2, f"worst gap {gaps.max():.2e}"
@@ -206,7 +211,7 @@ def test_tdma_is_optimal_against_grid():
     scn = make_scenario(multiple_access="tdma")
     gains, dist = draw_frames(scn, 6, seed=11)
     c = scn.bandwidth_hz * np.log2(1 + gains * scn.p_max_w / scn.noise_w)
-    plan = yang2019.tdma(scn, gains, dist)
+    plan = tdma(scn, gains, dist)
     g = np.exp(np.linspace(np.log(0.02), np.log(0.8), 400))
     e1, e2 = np.meshgrid(g, g, indexing="ij")
     for f in range(len(gains)):

@@ -11,8 +11,8 @@ from gymnasium.utils.env_checker import check_env
 
 import secure_env  # noqa: F401
 from baselines import BASELINES
-from baselines import quantum_uav as Q
-from baselines.uav_policies import Algorithm3QkdPolicy, StraightLineQkdPolicy
+from baselines.quantum_uav import photons as Q
+from baselines.quantum_uav.policies import Algorithm3QkdPolicy, StraightLineQkdPolicy
 from secure_env.core import quantum_uav as qmodel
 from secure_env.core import uav_ofdma as model
 from secure_env.scenarios import make_scenario

@@ -18,7 +18,7 @@ from matplotlib.patches import Circle
 
 from agents.evaluation import plot_trajectories
 from baselines import BASELINES
-from baselines import reproduce_cai2019 as rc
+from agents.reproduce import cai2019 as rc
 
 UAV = "secure_env/UavSecureOfdma-v0"
 

@@ -6,8 +6,9 @@ import pytest
 
 from agents.evaluation import evaluate
 from agents.refine import agent_flight_source
-from baselines.refine import RefinedQkdTrajectoryPolicy, RefinedTrajectoryPolicy
-from baselines.uav_policies import JointPolicy
+from baselines.cai2019.policies import JointPolicy
+from baselines.cai2019.refine import RefinedTrajectoryPolicy
+from baselines.quantum_uav.policies import RefinedQkdTrajectoryPolicy
 from secure_env.core import uav_ofdma as model
 
 ENV_ID = "secure_env/UavSecureOfdma-v0"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 
-from baselines import reproduce
+from agents import reproduce
 
 
 def test_reproduce_yang2019_quick_writes_figures(tmp_path):

@@ -1,4 +1,5 @@
-"""QkdNoma-v0: QKD key exchange followed by NOMA data transmission (Yang et al. 2019)."""
+"""QkdNoma-v0: QKD key exchange followed by NOMA data transmission (Yang et al. 2019); the single env
+and its native vector env."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from secure_env.core import qkd_noma as model
+from secure_env.envs.batched import BatchedEnv, PlayResult
 from secure_env.scenarios import QkdNomaScenario, make_scenario
 
 # Observation bound: SNRs from -160 dB to 240 dB stay unclipped.
@@ -168,3 +170,77 @@ class QkdNomaEnv(gym.Env):
 
     def _obs(self) -> np.ndarray:
         return model.observation(self.scenario, self._gains, self._distances, OBS_LIMIT)
+
+
+class QkdNomaVectorEnv(BatchedEnv):
+    """B copies of :class:`~secure_env.envs.qkd_noma.QkdNomaEnv` in one set of arrays."""
+
+    single_env_cls = QkdNomaEnv
+
+    def _allocate(self) -> None:
+        s, b = self.scenario, self.num_envs
+        k = s.num_users
+        self._positions = np.zeros((b, k, 2))
+        self._distances = np.zeros((b, k))
+        self._fading = np.zeros((b, s.frames_per_episode + 1, k))
+        self._frame = np.zeros(b, dtype=np.int64)
+        self._sum = np.zeros(b)
+        self._infeasible = np.zeros(b, dtype=np.int64)
+        self._has_last = np.zeros(b, dtype=bool)     # render: a frame was played since reset
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _draw(self, i: int) -> None:
+        pos, dist, fading = model.sample_episode(self._rngs[i], self.scenario)
+        self._positions[i], self._distances[i], self._fading[i] = pos, dist, fading
+
+    def _clear(self, idx: np.ndarray) -> None:
+        self._frame[idx] = 0
+        self._sum[idx] = 0.0
+        self._infeasible[idx] = 0
+        self._has_last[idx] = False
+
+    def _gains(self) -> np.ndarray:
+        return model.episode_gains(self._fading[np.arange(self.num_envs), self._frame], self._distances)
+
+    def _frame_info(self) -> dict[str, Any]:
+        return {"channel_gain": self._gains(), "distance_m": self._distances.copy()}
+
+    _reset_info = _frame_info
+
+    def _obs(self) -> np.ndarray:
+        return model.observation(self.scenario, self._gains(), self._distances, OBS_LIMIT)
+
+    def _play(self, a: np.ndarray) -> PlayResult:
+        s = self.scenario
+        eps, split = model.decode_action(a, s.num_users)
+        out = model.play_frame(s, self._gains(), self._distances, eps, split)
+        reward = model.frame_reward(s, out)
+        info: dict[str, Any] = {
+            "qkd_time_s": out["qkd_time_s"], "data_time_s": out["data_time_s"], "basis_prob": eps,
+            "error_rate": out["error_rate"], "power_w": out["power_w"],
+            "secure_rate_bps": out["secure_rate_bps"], "min_secure_rate_bps": out["min_secure_rate_bps"],
+            "feasible": out["feasible"], "cost": out["qkd_overrun_s"],
+        }
+        self._last = (eps, out["power_w"], out["min_secure_rate_bps"])
+        self._has_last[:] = True
+        self._frame += 1
+        self._sum += out["min_secure_rate_bps"]
+        self._infeasible += ~out["feasible"]
+        truncated = self._frame >= s.frames_per_episode
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        info.update(self._frame_info())       # the frame each env's next action would act on
+        metrics = None
+        if truncated.any():
+            metrics = {"mean_min_secure_rate_bps": self._sum / self._frame,
+                       "infeasible_frames": self._infeasible.astype(np.float64),
+                       "frames": self._frame.astype(np.float64)}
+        return reward, terminated, truncated, info, metrics
+
+    def _render_one(self, i: int) -> np.ndarray:
+        from secure_env.envs.rendering import render_qkd_noma
+
+        last = None
+        if self._has_last[i] and self._last is not None:
+            eps, power, min_rate = self._last
+            last = {"eps": eps[i], "power_w": power[i], "min_secure_rate_bps": float(min_rate[i])}
+        return render_qkd_noma(self.scenario, self._positions[i], self._gains()[i], last)

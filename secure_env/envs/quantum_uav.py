@@ -1,4 +1,5 @@
-"""QuantumUav-v0: the UAV base station that also runs QKD with every user at the start of each slot."""
+"""QuantumUav-v0: the UAV base station that also runs QKD with every user at the start of each slot;
+the single env and its native vector env."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from secure_env.core import quantum_uav as qmodel
-from secure_env.envs.uav_ofdma import UavSecureOfdmaEnv
+from secure_env.envs.uav_ofdma import UavSecureOfdmaEnv, UavSecureOfdmaVectorEnv
 from secure_env.scenarios import QuantumUavScenario, make_scenario
 
 
@@ -91,3 +92,31 @@ class QuantumUavEnv(UavSecureOfdmaEnv):
         return {"secure_energy_efficiency_bits_per_joule": secure_ee,
                 "qkd_overrun_slots": float(self._overrun_slots),
                 "mean_key_error_rate": self._err_bits / self._bits if self._bits > 0 else 0.0}
+
+
+class QuantumUavVectorEnv(UavSecureOfdmaVectorEnv):
+    """B copies of :class:`~secure_env.envs.quantum_uav.QuantumUavEnv` in one set of arrays."""
+
+    single_env_cls = QuantumUavEnv
+
+    def _allocate(self) -> None:
+        super()._allocate()
+        self._overrun_slots = np.zeros(self.num_envs, dtype=np.int64)
+        self._err_bits = np.zeros(self.num_envs)
+
+    def _clear(self, idx: np.ndarray) -> None:
+        super()._clear(idx)
+        self._overrun_slots[idx] = 0
+        self._err_bits[idx] = 0.0
+
+    def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: np.ndarray, qy: np.ndarray,
+                    out: dict[str, Any]) -> dict[str, Any]:
+        res = qmodel.play_qkd_slot(self.scenario, self.constants, qkd_budget_s, qx, qy, self._users, out)
+        self._overrun_slots += res["info"]["qkd_overrun_s"] > 0.0
+        self._err_bits += res["key_error_bits"]
+        return res
+
+    def _episode_extra(self, ee: np.ndarray) -> dict[str, np.ndarray]:
+        return {"secure_energy_efficiency_bits_per_joule": ee.copy(),
+                "qkd_overrun_slots": self._overrun_slots.astype(np.float64),
+                "mean_key_error_rate": np.where(self._bits > 0, self._err_bits / np.maximum(self._bits, 1e-300), 0.0)}

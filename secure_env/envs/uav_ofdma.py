@@ -1,4 +1,5 @@
-"""UavSecureOfdma-v0: an energy-efficient, secure UAV-OFDMA downlink (Cai et al. 2019)."""
+"""UavSecureOfdma-v0: an energy-efficient, secure UAV-OFDMA downlink (Cai et al. 2019); the single env
+and its native vector env."""
 from __future__ import annotations
 
 import math
@@ -11,6 +12,7 @@ from gymnasium import spaces
 from secure_env.core import uav_actions
 from secure_env.core import uav_ofdma as model
 from secure_env.core.ofdma import energy_efficiency_scalar
+from secure_env.envs.batched import BatchedEnv, PlayResult
 from secure_env.scenarios import UavOfdmaScenario, make_scenario
 
 OBS_LIMIT = 10.0
@@ -20,7 +22,32 @@ EE_UNIT_BITS_PER_J = 1e3
 DESTINATION_TOL_M = 1.0
 
 
-class UavSecureOfdmaEnv(gym.Env):
+class _MissionTotals:
+    """The running totals of a UAV mission and each slot's reward, kept in the same lines by the
+    single env (Python floats: one mission) and the vector env (arrays: one entry per sub-env)."""
+
+    def _add_slot(self, out: dict[str, Any], extra: dict[str, Any] | None) -> tuple[Any, Any, Any, Any, Any]:
+        """Add the slot just played (``out`` of :func:`~secure_env.core.uav_ofdma.slot_outcome_xy`,
+        ``extra`` of ``_slot_extra``: None, or the QKD phase's secure bits, energy and cost) to the
+        totals; returns the slot's reward before the end-of-mission penalties, its energy, leakage
+        excess, power excess and extra cost."""
+        bits = out["bits"]
+        energy = out["energy_j"] if extra is None else extra["energy_j"]
+        self._bits_user += out["bits_per_user"] if extra is None else extra["secure_bits_per_user"]
+        self._bits += bits
+        self._secure += bits if extra is None else extra["secure_bits"]
+        self._energy += energy
+        ee = self._secure / self._energy      # eq. (9) on the running totals (ofdma.energy_efficiency_scalar)
+        leak, pexc = out["leakage_excess"], out["power_excess"]
+        extra_cost = 0.0 if extra is None else extra["cost"]
+        self._leak_violations += leak > 0.0
+        self._power_violations += pexc > 0.0
+        reward = (ee - self._ee) / EE_UNIT_BITS_PER_J - self.scenario.leakage_penalty * (leak + pexc + extra_cost)
+        self._ee = ee
+        return reward, energy, leak, pexc, extra_cost
+
+
+class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
     """A rotary-wing UAV base station flies from q0 to qF and serves K users over N_F subcarriers.
 
     ## Description
@@ -216,19 +243,7 @@ class UavSecureOfdmaEnv(gym.Env):
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
         self._slot += 1
         bits = out["bits"]
-        energy = out["energy_j"] if extra is None else extra["energy_j"]
-        secure_user = out["bits_per_user"] if extra is None else extra["secure_bits_per_user"]
-        self._bits_user += secure_user
-        self._bits += bits
-        self._secure += bits if extra is None else extra["secure_bits"]
-        self._energy += energy
-        ee = energy_efficiency_scalar(self._secure, self._energy)
-        leak, pexc = out["leakage_excess"], out["power_excess"]
-        extra_cost = 0.0 if extra is None else extra["cost"]
-        self._leak_violations += leak > 0.0
-        self._power_violations += pexc > 0.0
-        reward = (ee - self._ee) / EE_UNIT_BITS_PER_J - s.leakage_penalty * (leak + pexc + extra_cost)
-        self._ee = ee
+        reward, energy, leak, pexc, extra_cost = self._add_slot(out, extra)
         self._path.append((qx, qy))
         self._tx_power.append(out["transmit_power_w"])
         info: dict[str, Any] = {
@@ -276,7 +291,7 @@ class UavSecureOfdmaEnv(gym.Env):
                 "total_energy_j": self._energy,
             }
             if extra is not None:
-                info["episode_metrics"].update(self._episode_extra(ee))
+                info["episode_metrics"].update(self._episode_extra(self._ee))
         info["cost"] = (info["cost_leakage"] + info["cost_power"] + info["cost_qos"] + info["cost_destination"]
                         + extra_cost)
         return self._obs(), float(reward), terminated, False, info
@@ -308,3 +323,133 @@ class UavSecureOfdmaEnv(gym.Env):
                                                    self._scale).tolist())
         lim = OBS_LIMIT
         return np.array([x if -lim <= x <= lim else (lim if x > lim else -lim) for x in obs], dtype=np.float32)
+
+
+class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
+    """B copies of :class:`~secure_env.envs.uav_ofdma.UavSecureOfdmaEnv` in one set of arrays."""
+
+    single_env_cls = UavSecureOfdmaEnv
+
+    def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
+        super().__init__(num_envs, **kwargs)
+        t = self._template
+        self.constants = t.constants
+        self._scale = t._scale
+        self._mode, self._safety, self._layout_obs = t._mode, t._safety, t._layout_obs
+
+    def _allocate(self) -> None:
+        s = self.scenario
+        b, k = self.num_envs, s.num_users
+        self._users = np.zeros((b, k, 2))
+        self._qx, self._qy = np.zeros(b), np.zeros(b)
+        self._vx, self._vy = np.zeros(b), np.zeros(b)
+        self._slot = np.zeros(b, dtype=np.int64)
+        self._bits_user = np.zeros((b, k))
+        self._bits, self._secure, self._energy, self._ee = (np.zeros(b) for _ in range(4))
+        self._leak_violations = np.zeros(b, dtype=np.int64)
+        self._power_violations = np.zeros(b, dtype=np.int64)
+        if self.render_mode is not None:     # the path so far and each slot's transmit power, to draw
+            self._path = np.zeros((b, s.num_slots + 1, 2))
+            self._tx = np.zeros((b, s.num_slots))
+
+    def _draw(self, i: int) -> None:
+        self._users[i] = model.sample_users(self._rngs[i], self.scenario)
+
+    def _clear(self, idx: np.ndarray) -> None:
+        s = self.scenario
+        self._qx[idx], self._qy[idx] = s.start_xy
+        self._vx[idx] = self._vy[idx] = 0.0
+        self._slot[idx] = 0
+        self._bits_user[idx] = 0.0
+        self._bits[idx] = self._secure[idx] = self._energy[idx] = self._ee[idx] = 0.0
+        self._leak_violations[idx] = self._power_violations[idx] = 0
+        if self.render_mode is not None:
+            self._path[idx, 0] = s.start_xy
+
+    def _reset_info(self) -> dict[str, Any]:
+        return {"position_m": np.stack([self._qx, self._qy], axis=1), "user_xy": self._users.copy()}
+
+    # subclasses (QuantumUav) extend these two
+    def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: np.ndarray, qy: np.ndarray,
+                    out: dict[str, Any]) -> dict[str, Any] | None:
+        return None
+
+    def _episode_extra(self, ee: np.ndarray) -> dict[str, np.ndarray]:
+        return {}
+
+    def _obs(self) -> np.ndarray:
+        s, c = self.scenario, self.constants
+        inv = 1.0 / self._scale
+        feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, self._qx, self._qy,
+                                           self._vx, self._vy, s.num_slots - self._slot)
+        rel = (self._users - np.stack([self._qx, self._qy], axis=1)[:, None, :]) * inv
+        need = s.num_slots * s.slot_s * s.r_min_bps
+        delivered = np.minimum(self._bits_user / need, 1.0) if need > 0 else np.ones_like(self._bits_user)
+        parts = [np.stack(feats, axis=1), rel.reshape(self.num_envs, -1), delivered]
+        if self._layout_obs:
+            parts.append(uav_actions.layout_features(self._qx, self._qy, self._users, self._bits_user, self._slot,
+                                                     s, self._scale))
+        obs = np.concatenate(parts, axis=1)
+        return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
+
+    def _render_one(self, i: int) -> np.ndarray:
+        from secure_env.envs.rendering import render_uav_ofdma
+
+        n = int(self._slot[i])
+        return render_uav_ofdma(self.scenario, self._users[i], self._path[i, :n + 1], self._tx[i, :n])
+
+    def _play(self, a: np.ndarray) -> PlayResult:
+        s, c = self.scenario, self.constants
+        d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._qx, self._qy, self._vx, self._vy,
+                                    self._slot, self._users, self._bits_user)
+        vx, vy, qx, qy = d["vx"], d["vy"], d["qx"], d["qy"]
+        out = model.slot_outcome_xy(qx, qy, d["speed"], d["power_w"], d["user"], self._users, c,
+                                    flight_w=d["flight_w"])
+        extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out)
+
+        self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
+        self._slot += 1
+        bits = out["bits"]
+        reward, energy, leak, pexc, extra_cost = self._add_slot(out, extra)
+        if self.render_mode is not None:
+            ar = np.arange(self.num_envs)
+            self._path[ar, self._slot, 0], self._path[ar, self._slot, 1] = qx, qy
+            self._tx[ar, self._slot - 1] = out["transmit_power_w"]
+        zeros = np.zeros(self.num_envs)
+        info: dict[str, Any] = {
+            "bits": bits, "bits_per_user": out["bits_per_user"], "energy_j": energy,
+            "flight_power_w": out["flight_power_w"], "transmit_power_w": out["transmit_power_w"],
+            "leakage_snr_max": out["leakage_snr_max"], "leakage_violation": leak > 0.0,
+            "velocity_projected": d["velocity_projected"], "power_projected": np.asarray(d["power_projected"]),
+            "safety_acted": d["safety_acted"], "safety_velocity_blend": np.asarray(d["safety_velocity_blend"]),
+            "safety_velocity_change_mps": np.asarray(d["safety_velocity_change_mps"]),
+            "safety_power_cut_w": np.asarray(d["safety_power_cut_w"]),
+            "safety_reserved_subcarriers": np.asarray(d["safety_reserved_subcarriers"]),
+            "position_m": np.stack([qx, qy], axis=1), "velocity_mps": np.stack([vx, vy], axis=1),
+            "cost_leakage": leak, "cost_power": pexc, "cost_qos": zeros.copy(), "cost_destination": zeros.copy(),
+        }
+        if extra is not None:
+            info.update(extra["info"])
+        terminated = self._slot >= s.num_slots
+        metrics = None
+        if terminated.any():
+            rates = self._bits_user / (np.maximum(self._slot, 1) * c.slot_s)[:, None]
+            shortfall = np.maximum(s.r_min_bps - rates, 0.0)
+            qos = shortfall.sum(axis=1) / s.r_min_bps if s.r_min_bps > 0 else zeros.copy()
+            err = np.hypot(qx - s.end_xy[0], qy - s.end_xy[1])
+            dest = err / (c.v_max_mps * c.slot_s)
+            reward = reward - np.where(terminated, s.qos_penalty * qos + s.destination_penalty * dest, 0.0)
+            info["cost_qos"] = np.where(terminated, qos, 0.0)
+            info["cost_destination"] = np.where(terminated, dest, 0.0)
+            metrics = {
+                "energy_efficiency_bits_per_joule": self._bits / self._energy,
+                "min_rate_shortfall_bps": shortfall.max(axis=1), "min_user_rate_bps": rates.min(axis=1),
+                "final_position_error_m": err, "destination_reached": (err <= DESTINATION_TOL_M).astype(np.float64),
+                "leakage_violations": self._leak_violations.astype(np.float64),
+                "power_violations": self._power_violations.astype(np.float64),
+                "total_bits": self._bits.copy(), "total_energy_j": self._energy.copy(),
+                **self._episode_extra(self._ee),
+            }
+        info["cost"] = (info["cost_leakage"] + info["cost_power"] + info["cost_qos"] + info["cost_destination"]
+                        + extra_cost)
+        return reward, terminated, np.zeros(self.num_envs, dtype=bool), info, metrics

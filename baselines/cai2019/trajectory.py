@@ -26,9 +26,9 @@ reports the shortfall); the expansion point is then always feasible. A convex so
 interior-point steps and no equilibration, as a solver's users do; if every retry fails, the
 SCA step is taken from the last successful solve of its Dinkelbach loop, or, if none succeeded,
 the SCA stops at its last (feasible) iterate: for the joint refinement, at worst Algorithm 3's
-plan. Both are counted in a :class:`baselines.cai2019.SolverLog`.
+plan. Both are counted in a :class:`baselines.cai2019.power.SolverLog`.
 
-Algorithm 3 alternates :func:`baselines.cai2019.subproblem1` and :func:`subproblem2` from the
+Algorithm 3 alternates :func:`baselines.cai2019.power.subproblem1` and :func:`subproblem2` from the
 straight line until the energy efficiency improves by less than a relative 1e-3 or 10 outer
 iterations; every iteration's EE is recorded. Plans are ranked by their total R_min shortfall
 first, then by EE (the same as by EE when R_min is met). All energy efficiencies are evaluated by
@@ -49,7 +49,7 @@ from secure_env.core import uav_ofdma as model
 from secure_env.core.flight import induced_slack
 from secure_env.core.ofdma import squared_distance, squared_distance_xy
 
-from baselines import cai2019
+from baselines.cai2019 import power
 
 _LN2 = math.log(2.0)
 _POS = 100.0      # m per position unit
@@ -80,7 +80,7 @@ class TrajectoryResult:
     history: list[float] = field(default_factory=list)      # true EE after each SCA iteration
     inner_iterations: list[int] = field(default_factory=list)  # Dinkelbach iterations per SCA step
     solves: int = 0
-    solver: cai2019.SolverLog = field(default_factory=cai2019.SolverLog)
+    solver: power.SolverLog = field(default_factory=power.SolverLog)
 
 
 def integrate_and_check(scenario: Any, velocities: NDArray[np.float64]) -> NDArray[np.float64] | None:
@@ -104,14 +104,14 @@ def rates_kept(r_min_bps: float, new_rate_bps: NDArray[np.float64], old_rate_bps
     """C6 as an SCA step must keep it: no user's mission-average rate below min(R_min with half the
     planners' margin, its rate before the step up to a relative 1e-6) (a user short of R_min may
     not fall further than the solver's tolerance)."""
-    floor = np.minimum(r_min_bps * (1.0 + 0.5 * cai2019.RATE_MARGIN), old_rate_bps * (1.0 - 1e-6))
+    floor = np.minimum(r_min_bps * (1.0 + 0.5 * power.RATE_MARGIN), old_rate_bps * (1.0 - 1e-6))
     return bool(np.all(new_rate_bps >= floor))
 
 
 def _rate_floor(scenario: Any, mean_rate_bps: ArrayLike | None, k: int) -> NDArray[np.float64]:
     """Per-user C6 bound of a convex step, sum over slots, in rate units: N R_min (1 + margin),
     or a user's rate at the expansion point where that is lower."""
-    target = np.full(k, scenario.r_min_bps * (1.0 + cai2019.RATE_MARGIN))
+    target = np.full(k, scenario.r_min_bps * (1.0 + power.RATE_MARGIN))
     if mean_rate_bps is not None:
         target = np.minimum(target, np.asarray(mean_rate_bps, dtype=np.float64))
     return scenario.num_slots * target / _RATE
@@ -125,7 +125,7 @@ class _FlightSca:
         """Variables q, v, chi and parameters chi_j, v_j, phi_const; returns (constraints, Pbar)."""
         s, c, n = self.s, self.c, self.n
         rotor = c.rotor
-        self.log = cai2019.SolverLog()
+        self.log = power.SolverLog()
         self._attempt = 0          # the entry of _ATTEMPTS that solved last
         self.q = cp.Variable((n, 2))
         self.v = cp.Variable((n, 2))
@@ -222,7 +222,7 @@ class _FlightSca:
 class _Sca(_FlightSca):
     """The convex problem (53) as a cvxpy problem with the expansion point and eta as parameters."""
 
-    def __init__(self, scenario: Any, plan: cai2019.PowerPlan, user_xy: NDArray[np.float64]) -> None:
+    def __init__(self, scenario: Any, plan: power.PowerPlan, user_xy: NDArray[np.float64]) -> None:
         import cvxpy as cp
 
         s = scenario
@@ -292,7 +292,7 @@ class _Sca(_FlightSca):
         return np.asarray(self.q.value) * _POS, np.asarray(self.v.value) * _VEL
 
 
-def subproblem2(scenario: Any, plan: cai2019.PowerPlan, positions: ArrayLike, velocities: ArrayLike,
+def subproblem2(scenario: Any, plan: power.PowerPlan, positions: ArrayLike, velocities: ArrayLike,
                 user_xy: ArrayLike | None = None, *, tol: float = 1e-3, max_sca: int = 20,
                 inner_tol: float = 1e-6, max_inner: int = 20) -> TrajectoryResult:
     """Trajectory and velocity maximising energy efficiency for fixed power and scheduling.
@@ -343,15 +343,15 @@ class Algorithm3Result:
 
     positions: NDArray[np.float64]
     velocities: NDArray[np.float64]
-    plan: cai2019.PowerPlan
+    plan: power.PowerPlan
     energy_efficiency: float
     history: list[float]                 # EE after each outer iteration (index 0: straight line)
     sca_iterations: list[int]
     wall_s: float
-    solver: cai2019.SolverLog = field(default_factory=cai2019.SolverLog)   # of every sub-problem solved
+    solver: power.SolverLog = field(default_factory=power.SolverLog)   # of every sub-problem solved
 
 
-def total_shortfall(plan: cai2019.PowerPlan) -> float:
+def total_shortfall(plan: power.PowerPlan) -> float:
     """Sum over users of the plan's R_min shortfall (bit/s)."""
     return float(np.sum(plan.rmin_shortfall_bps))
 
@@ -360,7 +360,7 @@ def total_shortfall(plan: cai2019.PowerPlan) -> float:
 _SHORTFALL_TOL = 1e-6
 
 
-def _worse(a: cai2019.PowerPlan, b: cai2019.PowerPlan) -> bool:
+def _worse(a: power.PowerPlan, b: power.PowerPlan) -> bool:
     """Is ``a`` worse than ``b``: a larger total R_min shortfall, or the same and a lower EE."""
     sa, sb = total_shortfall(a), total_shortfall(b)
     if abs(sa - sb) > _SHORTFALL_TOL:
@@ -387,8 +387,8 @@ def algorithm3(scenario: Any, user_xy: ArrayLike | None = None, *, tol: float = 
         q, v = (np.array(x, dtype=np.float64) for x in start)
         if q.shape != (s.num_slots, 2) or v.shape != (s.num_slots, 2):
             raise ValueError(f"start must be (positions, velocities) of shape ({s.num_slots}, 2)")
-    plan = cai2019.subproblem1(s, q, v, users)
-    log = cai2019.SolverLog()
+    plan = power.subproblem1(s, q, v, users)
+    log = power.SolverLog()
     log.add(plan.solver)
     ee = plan.energy_efficiency
     history, sca_its = [ee], []
@@ -396,7 +396,7 @@ def algorithm3(scenario: Any, user_xy: ArrayLike | None = None, *, tol: float = 
         traj = subproblem2(s, plan, q, v, users, max_sca=max_sca)
         log.add(traj.solver)
         sca_its.append(len(traj.history) - 1)
-        new_plan = cai2019.subproblem1(s, traj.positions, traj.velocities, users)
+        new_plan = power.subproblem1(s, traj.positions, traj.velocities, users)
         log.add(new_plan.solver)
         # keep the better of the re-optimised and the previous powers on the new trajectory
         old_powers = _replan_on(plan, s, traj.positions, traj.velocities, users)
@@ -413,10 +413,10 @@ def algorithm3(scenario: Any, user_xy: ArrayLike | None = None, *, tol: float = 
     return Algorithm3Result(q, v, plan, ee, history, sca_its, time.perf_counter() - t0, solver=log)
 
 
-def _replan_on(plan: cai2019.PowerPlan, scenario: Any, positions: NDArray[np.float64],
-               velocities: NDArray[np.float64], users: NDArray[np.float64]) -> cai2019.PowerPlan:
+def _replan_on(plan: power.PowerPlan, scenario: Any, positions: NDArray[np.float64],
+               velocities: NDArray[np.float64], users: NDArray[np.float64]) -> power.PowerPlan:
     """``plan``'s powers and schedule on another trajectory (within its limits there)."""
-    return cai2019.plan_on_schedule(scenario, positions, velocities, users, plan.counts,
+    return power.plan_on_schedule(scenario, positions, velocities, users, plan.counts,
                                     plan.power_per_subcarrier,
                                     relaxed_energy_efficiency=plan.relaxed_energy_efficiency)
 
@@ -517,12 +517,12 @@ class JointResult:
 
     positions: NDArray[np.float64]
     velocities: NDArray[np.float64]
-    plan: cai2019.PowerPlan
+    plan: power.PowerPlan
     energy_efficiency: float
     start_energy_efficiency: float
     history: list[float]
     wall_s: float
-    solver: cai2019.SolverLog = field(default_factory=cai2019.SolverLog)   # of the joint steps only
+    solver: power.SolverLog = field(default_factory=power.SolverLog)   # of the joint steps only
 
 
 def joint_refinement(scenario: Any, start: Algorithm3Result, user_xy: ArrayLike | None = None, *,
@@ -554,7 +554,7 @@ def joint_refinement(scenario: Any, start: Algorithm3Result, user_xy: ArrayLike 
         q_new = integrate_and_check(s, v_new)
         if q_new is None:
             break
-        new_plan = cai2019.plan_on_schedule(s, q_new, v_new, users, plan.counts, pk,
+        new_plan = power.plan_on_schedule(s, q_new, v_new, users, plan.counts, pk,
                                             relaxed_energy_efficiency=plan.relaxed_energy_efficiency)
         if new_plan.energy_efficiency <= ee or not rates_kept(s.r_min_bps, new_plan.mean_rate_bps,
                                                                 plan.mean_rate_bps):

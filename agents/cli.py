@@ -1,4 +1,4 @@
-"""Command-line helpers shared by the project's scripts (train.py, baselines.reproduce)."""
+"""Command-line helpers shared by the project's scripts (train.py, agents.refine, agents.sweep, agents.reproduce)."""
 from __future__ import annotations
 
 import argparse

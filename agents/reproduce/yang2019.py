@@ -1,9 +1,4 @@
-"""Regenerate the trends of a paper's figures from the analytic baselines.
-
-Usage::
-
-    python -m baselines.reproduce yang2019 [--drops N] [--seed S] [--out DIR] [--quick]
-    python -m baselines.reproduce cai2019 [--out DIR] [--quick]     (see baselines.reproduce_cai2019)
+"""Figures 4 and 5 of Yang et al. 2019 from the analytic baselines (``python -m agents.reproduce yang2019``).
 
 Figure set ``yang2019`` (Yang et al. 2019, QKD then NOMA, K = 2, defaults of Section IV):
 
@@ -20,20 +15,15 @@ draw, from ``numpy.random.default_rng(seed)`` through the core sampling function
 are paired and their differences are not blurred by drop-to-drop noise. EXH's random starts come
 from a per-drop generator seeded by (seed, drop index), also shared by every P_max. Objective values
 are the env's own metric (:func:`secure_env.core.qkd_noma.play_frame`), reported in Mbit/s with a
-95 % normal-approximation confidence half-width (1.96 s / sqrt(n); NaN for a single drop).
+95 % normal-approximation confidence half-width (1.96 s / sqrt(n); NaN for a single drop;
+:func:`agents.evaluation.summarise` with ``normal=True``).
 
 Each figure writes ``<name>.csv`` (columns: swept parameter, curve, mean_mbps, ci95_mbps, drops)
 and ``<name>.png`` under ``--out`` (default ``runs/reproduce/<figure set>``) and prints a table.
-Another paper's figures are added as one more entry of :data:`FIGURE_SETS`.
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import math
-import sys
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +31,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines import yang2019 as y19
-from baselines.cli import OneLineParser
+from agents.evaluation import summarise
+from baselines.yang2019.algorithm1 import algorithm1
+from baselines.yang2019.exh import exhaustive
+from baselines.yang2019.tdma import tdma
 from secure_env.core import qkd_noma as model
 from secure_env.scenarios import make_scenario
 
@@ -80,18 +72,10 @@ class FigureData:
         out = []
         for label, samples in self.curves.items():
             for x, v in zip(self.x, samples):
-                mean, ci = mean_ci(v)
-                out.append({self.param: _fmt_x(x), "curve": label, "mean_mbps": mean / 1e6,
-                            "ci95_mbps": ci / 1e6, "drops": int(v.size)})
+                c = summarise(v, normal=True)
+                out.append({self.param: _fmt_x(x), "curve": label, "mean_mbps": c["mean"] / 1e6,
+                            "ci95_mbps": c["ci95"] / 1e6, "drops": int(v.size)})
         return out
-
-
-def mean_ci(samples: Array) -> tuple[float, float]:
-    """Mean and 95 % normal-approximation confidence half-width (NaN for fewer than 2 samples)."""
-    v = np.asarray(samples, dtype=np.float64)
-    mean = float(v.mean())
-    ci = 1.96 * float(v.std(ddof=1)) / math.sqrt(v.size) if v.size > 1 else math.nan
-    return mean, ci
 
 
 def _fmt_x(x: float) -> int | float:
@@ -131,13 +115,13 @@ def yang2019_fig4(drops: int, seed: int) -> FigureData:
                              ("Alg.1-TDMA", "Algorithm 1", "TDMA")])
     for p_dbm in YANG_P_MAX_DBM:
         s = make_scenario("yang2019", p_max_dbm=float(p_dbm))
-        fig.curves["Algorithm 1"].append(y19.algorithm1(s, gains, dist).objective_bps)
+        fig.curves["Algorithm 1"].append(algorithm1(s, gains, dist).objective_bps)
         fig.curves["EXH"].append(np.array([
-            float(y19.exhaustive(s, gains[i], dist[i],
+            float(exhaustive(s, gains[i], dist[i],
                                  np.random.default_rng([seed, _EXH_STREAM, i]),
                                  restarts=YANG_EXH_RESTARTS).objective_bps)
             for i in range(drops)]))
-        fig.curves["TDMA"].append(y19.tdma(s, gains, dist).objective_bps)
+        fig.curves["TDMA"].append(tdma(s, gains, dist).objective_bps)
     return fig
 
 
@@ -154,7 +138,7 @@ def yang2019_fig5(drops: int, seed: int) -> FigureData:
     for ab in YANG_ALPHA_BETA:
         label = f"|alpha||beta|={ab:g}"
         fig.curves[label] = [
-            y19.algorithm1(make_scenario("yang2019", photons_m=m, alpha_beta=ab), gains,
+            algorithm1(make_scenario("yang2019", photons_m=m, alpha_beta=ab), gains,
                            dist).objective_bps
             for m in YANG_PHOTONS_M]
     return fig
@@ -163,21 +147,6 @@ def yang2019_fig5(drops: int, seed: int) -> FigureData:
 def yang2019(drops: int, seed: int) -> list[FigureData]:
     """The ``yang2019`` figure set: Fig. 4 and Fig. 5."""
     return [yang2019_fig4(drops, seed), yang2019_fig5(drops, seed)]
-
-
-#: figure-set name -> function (drops, seed) -> figures; add e.g. "cai2019" here
-FIGURE_SETS: dict[str, Callable[[int, int], list[FigureData]]] = {"yang2019": yang2019}
-#: figure sets with their own runner (deterministic geometry: no drops): name -> run(out, quick)
-RUNNERS: dict[str, Callable[[Path, bool], Any]] = {}
-
-
-def _cai2019(out: Path, quick: bool) -> Any:
-    from baselines import reproduce_cai2019
-
-    return reproduce_cai2019.run(out, quick)
-
-
-RUNNERS["cai2019"] = _cai2019
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,7 +177,8 @@ def write_png(fig: FigureData, path: Path) -> None:
     ax = figure.add_subplot()
     styles = [("o", "-"), ("s", "--"), ("^", ":"), ("d", "-."), ("v", "-")]
     for j, (label, samples) in enumerate(fig.curves.items()):
-        stats = np.array([mean_ci(v) for v in samples]) / 1e6
+        cis = [summarise(v, normal=True) for v in samples]
+        stats = np.array([[c["mean"], c["ci95"]] for c in cis]) / 1e6
         marker, line = styles[j % len(styles)]
         (h,) = ax.plot(fig.x, stats[:, 0], marker=marker, linestyle=line, fillstyle="none",
                        label=_tex(label))
@@ -235,7 +205,8 @@ def format_table(fig: FigureData) -> str:
     labels = list(fig.curves)
 
     def cell(v: Array) -> str:
-        return "{:.4f} ± {:.4f}".format(*(np.array(mean_ci(v)) / 1e6))
+        c = summarise(v, normal=True)
+        return "{:.4f} ± {:.4f}".format(*(np.array([c["mean"], c["ci95"]]) / 1e6))
 
     cells = [[f"{_fmt_x(x)}"] + [cell(fig.curves[lab][i]) for lab in labels]
              + [cell(fig.curves[a][i] - fig.curves[b][i]) for _, a, b in fig.paired]
@@ -246,63 +217,3 @@ def format_table(fig: FigureData) -> str:
              "  ".join(h.rjust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser (figure set is a positional choice of :data:`FIGURE_SETS`)."""
-    p = OneLineParser(prog="python -m baselines.reproduce",
-                description="Regenerate a paper's figure trends from the baselines.")
-    p.add_argument("figures", metavar="FIGURE_SET",
-                   help=f"figure set to regenerate; one of: {', '.join(sorted({**FIGURE_SETS, **RUNNERS}))}")
-    p.add_argument("--drops", type=int, default=None,
-                   help=f"drops per curve point (default {DEFAULT_DROPS}, "
-                        f"{QUICK_DROPS} with --quick)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the drops (default 0)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default runs/reproduce/<FIGURE_SET>)")
-    p.add_argument("--quick", action="store_true", help="very few drops, for smoke tests")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (2 for bad arguments, after argparse's one-line
-    message on stderr) instead of raising ``SystemExit``, so tests can call it directly."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if args.figures not in FIGURE_SETS and args.figures not in RUNNERS:
-            parser.error(f"unknown figure set {args.figures!r}; "
-                         f"choose from {', '.join(sorted({**FIGURE_SETS, **RUNNERS}))}")
-        if args.drops is not None and args.drops < 1:
-            parser.error(f"--drops must be at least 1, got {args.drops}")
-        if args.seed < 0:
-            parser.error(f"--seed must be non-negative, got {args.seed}")
-    except SystemExit as exc:
-        return int(exc.code) if isinstance(exc.code, int) else 2
-    drops = args.drops if args.drops is not None else (QUICK_DROPS if args.quick else DEFAULT_DROPS)
-    out = args.out if args.out is not None else Path("runs") / "reproduce" / args.figures
-    out.mkdir(parents=True, exist_ok=True)
-
-    start = time.perf_counter()
-    if args.figures in RUNNERS:
-        RUNNERS[args.figures](out, args.quick)
-        print(f"{args.figures}: computed in {time.perf_counter() - start:.1f} s; wrote fig2-fig4 "
-              f"(.csv/.png) and summary.csv to {out}")
-        return 0
-    figures = FIGURE_SETS[args.figures](drops, args.seed)
-    elapsed = time.perf_counter() - start
-    for fig in figures:
-        write_csv(fig, out / f"{fig.name}.csv")
-        write_png(fig, out / f"{fig.name}.png")
-        print(format_table(fig))
-        print()
-    print(f"{args.figures}: {drops} drops, seed {args.seed}, computed in {elapsed:.1f} s; "
-          f"wrote {', '.join(f'{f.name}.csv/.png' for f in figures)} to {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,10 @@
-"""Baseline planners wrapped as Stable-Baselines3-style policies.
+"""The shared shell of every baseline planner (:class:`Planner`) and the planner contract.
 
-A policy is built from an env (``Policy(env)``), reads the frame the next action acts on from the
-env, plans it with the analytic solver and returns the exact env action through the env's own
-encoding. It never computes a reward or a score: the env does.
+A policy is built from an env (``Policy(env)``), reads the frame or slot the next action acts on
+from the env, plans it with the analytic solver and returns the exact env action through the env's
+own encoding. It never computes a reward or a score: the env does. The papers' planners subclass
+:class:`Planner`: :mod:`baselines.yang2019.policies` (QkdNoma-v0), :mod:`baselines.cai2019.policies`
+(UavSecureOfdma-v0) and :mod:`baselines.quantum_uav.policies` (QuantumUav-v0).
 
 The planner contract (:class:`BoundEnvs`): a planner plans from the *state* of the env it is bound
 to, not from the observation it is shown, so ``predict`` first checks that the observation is the
@@ -22,10 +24,6 @@ from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-from secure_env.core import qkd_noma as model
-from secure_env.envs.qkd_noma import QkdNomaEnv
-
-from baselines import yang2019
 
 #: predict's observation matches the bound env's when every entry is within this relative ...
 OBS_RTOL = 1e-5
@@ -141,99 +139,71 @@ class BoundEnvs:
         return batched
 
 
-class _QkdNomaPlanner:
-    """Common shell of the QkdNoma-v0 planners: frame in, encoded action out.
+class Planner:
+    """The shell every baseline planner shares: bind, observation check, ``predict``, ``stats``.
 
-    ``env_overrides`` are scenario keywords the planner needs (TDMA needs ``multiple_access="tdma"``);
-    the scorer builds the baseline's env with them, on the same seeds as everyone else. Bound to a
-    vector env, the planner plans every sub-env's frame (:meth:`plan_batch`); ``env`` is then the
-    first sub-env (they share one scenario) and ``last_plan`` holds one row per sub-env.
+    A subclass names the env it plans (:attr:`env_cls`, :attr:`env_name`), adds its own checks of
+    a bound env (:meth:`_check_env`) and returns the planned action of the bound env's current state
+    (:meth:`act`). ``env_overrides`` are scenario keywords the planner needs its env built with; the
+    scorer builds the baseline's env with them, on the same seeds as everyone else. ``stats`` holds
+    cumulative counters over the policy's lifetime (floats), one per name of :attr:`stat_keys`
+    (none by default).
+
+    A planner with :attr:`plans_batches` plans every sub-env of a vector env (they must share one
+    scenario; ``env`` is then the first sub-env); the others plan one env at a time and refuse a
+    vector env of more than one sub-env (see :class:`BoundEnvs` for what binds).
     """
 
+    #: the unwrapped env class this planner plans, and its name in error messages
+    env_cls: ClassVar[type] = object
+    env_name: ClassVar[str] = ""
     env_overrides: ClassVar[dict[str, Any]] = {}
+    #: the names of the counters in ``stats``
+    stat_keys: ClassVar[tuple[str, ...]] = ()
+    #: whether the planner plans every sub-env of a vector env (one action row each)
+    plans_batches: ClassVar[bool] = False
+    #: what a planner without ``plans_batches`` plans at a time (in the error that refuses a batch)
+    one_at_a_time: ClassVar[str] = "one env at a time"
 
     def __init__(self, env: Any) -> None:
-        self.last_plan: yang2019.Plan | None = None
+        self.stats: dict[str, float] = {key: 0.0 for key in self.stat_keys}
         self.bind(env)
 
     def bind(self, env: Any) -> None:
-        """Plan for ``env`` from now on: a QkdNoma env built with the needed keywords, or a vector
-        env of them sharing one scenario (see :class:`BoundEnvs`)."""
+        """Plan for ``env`` from now on: one env the planner plans, or (with ``plans_batches``) a
+        vector env of them sharing one scenario (see :class:`BoundEnvs`)."""
         name = type(self).__name__
         bound = BoundEnvs(env, name)
+        if not self.plans_batches and len(bound.envs) != 1:
+            raise ValueError(f"{name} plans {self.one_at_a_time} and cannot act on a batch: bind it to a "
+                             f"single env, not a {bound.description}")
         for i, base in enumerate(bound.envs):
-            where = f" (sub-env {i})" if bound.vector else ""
-            if not isinstance(base, QkdNomaEnv):
-                raise ValueError(f"{name} plans QkdNoma-v0, got {type(base).__name__}{where}")
-            for key, value in self.env_overrides.items():
-                if getattr(base.scenario, key) != value:
-                    raise ValueError(f"{name} needs the env built with {key}={value!r}, "
-                                     f"got {getattr(base.scenario, key)!r}{where}")
+            # a planner of one env at a time names no sub-env: it has one
+            self._check_env(base, f" (sub-env {i})" if bound.vector and self.plans_batches else "")
             if base.scenario != bound.envs[0].scenario:
                 raise ValueError(f"{name}: the sub-envs of a vector env must share one scenario; "
                                  f"sub-env {i} differs from sub-env 0")
         self.bound = bound
         self.env = bound.envs[0]
 
-    def plan(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        """The plan of one frame (gains and distances (K,))."""
-        raise NotImplementedError
+    def _check_env(self, base: Any, where: str) -> None:
+        """``ValueError`` unless ``base`` (an unwrapped env; ``where`` names its sub-env in the
+        message) is one this planner plans."""
+        if not isinstance(base, self.env_cls):
+            raise ValueError(f"{type(self).__name__} plans {self.env_name}, got {type(base).__name__}{where}")
 
-    def plan_batch(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        """The plans of B frames (gains and distances (B, K)): :meth:`plan` frame by frame, unless
-        the planner is batched."""
-        plans = [self.plan(g, d) for g, d in zip(gains, distances)]
-        return yang2019.Plan(eps=np.stack([p.eps for p in plans]), split=np.stack([p.split for p in plans]),
-                             objective_bps=np.stack([np.asarray(p.objective_bps) for p in plans]))
+    def act(self) -> np.ndarray:
+        """The planned action of the bound env's current state (one row per sub-env when the
+        planner is bound to a vector env)."""
+        raise NotImplementedError
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        """The planned action of the bound env's current frame (a batch, one row per sub-env, when
-        ``observation`` is a batch); ``ValueError`` if ``observation`` is not that env's own."""
+        """The planned action of the bound env's current state (a batch, one row per sub-env, when
+        ``observation`` is a batch); ``ValueError`` if ``observation`` is not that env's own
+        current observation."""
         batched = self.bound.check(observation)
-        if self.bound.vector:
-            frames = [e.current_frame() for e in self.bound.envs]
-            self.last_plan = self.plan_batch(np.stack([f["channel_gain"] for f in frames]),
-                                             np.stack([f["distance_m"] for f in frames]))
-        else:
-            frame = self.env.current_frame()
-            self.last_plan = self.plan(frame["channel_gain"], frame["distance_m"])
-        action = model.encode_action(self.last_plan.eps, self.last_plan.split)
-        if batched and action.ndim == 1:  # a batch of one observation, as SB3's evaluate_policy passes
+        action = self.act()
+        if batched and action.ndim == 1:  # a batch of one observation, as SB3's VecEnv passes
             action = action[None]
         return action, state
-
-
-class Algorithm1Policy(_QkdNomaPlanner):
-    """Algorithm 1 of Yang et al. 2019 from the default start (eps = 0.5); batched over sub-envs."""
-
-    def plan(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        return yang2019.algorithm1(self.env.scenario, gains, distances)
-
-    def plan_batch(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        return yang2019.algorithm1(self.env.scenario, gains, distances)
-
-
-class ExhPolicy(_QkdNomaPlanner):
-    """EXH: Algorithm 1 from 100 seeded random starts plus the default start, best kept."""
-
-    def __init__(self, env: Any, seed: int = 0, restarts: int = 100) -> None:
-        super().__init__(env)
-        self.rng = np.random.default_rng(seed)
-        self.restarts = restarts
-
-    def plan(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        return yang2019.exhaustive(self.env.scenario, gains, distances, self.rng, self.restarts)
-
-
-class TdmaPolicy(_QkdNomaPlanner):
-    """The paper's TDMA benchmark: optimal max-min eps and time shares, stage 2 by TDMA; batched
-    over sub-envs."""
-
-    env_overrides: ClassVar[dict[str, Any]] = {"multiple_access": "tdma"}
-
-    def plan(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        return yang2019.tdma(self.env.scenario, gains, distances)
-
-    def plan_batch(self, gains: np.ndarray, distances: np.ndarray) -> yang2019.Plan:
-        return yang2019.tdma(self.env.scenario, gains, distances)

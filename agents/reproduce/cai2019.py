@@ -1,4 +1,4 @@
-"""Figures 2-4 of Cai et al. 2019 from the analytic baselines (``python -m baselines.reproduce cai2019``).
+"""Figures 2-4 of Cai et al. 2019 from the analytic baselines (``python -m agents.reproduce cai2019``).
 
 The geometry is deterministic (spec §12 defaults: q0 = (0, 0), qF = (1000, 0), eavesdropper
 estimate (500, 0), users (250, 150), (500, -150), (750, 150)), so every point is one plan, not a
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from baselines import cai2019
-from baselines import cai2019_trajectory as tr
+from baselines.cai2019 import power
+from baselines.cai2019 import trajectory as tr
 from secure_env.core import uav_ofdma as model
 from secure_env.scenarios import make_scenario
 
@@ -50,7 +50,7 @@ class Run:
 
     radius: float
     peak: float
-    straight: cai2019.PowerPlan
+    straight: power.PowerPlan
     straight_path: tuple[np.ndarray, np.ndarray]
     a3: tr.Algorithm3Result
     joint: tr.JointResult
@@ -62,7 +62,7 @@ def solve(radius: float, peak: float, quick: bool) -> Run:
     s = make_scenario("cai2019", eve_radius_m=radius, peak_power_w=peak, **(QUICK if quick else {}))
     t0 = time.perf_counter()
     q, v = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
-    straight = cai2019.subproblem1(s, q, v)
+    straight = power.subproblem1(s, q, v)
     wall = time.perf_counter() - t0
     a3 = tr.algorithm3(s)
     joint = tr.joint_refinement(s, a3)

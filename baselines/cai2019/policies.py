@@ -19,16 +19,18 @@ from numpy.typing import NDArray
 from secure_env.core import uav_ofdma as model
 from secure_env.envs.uav_ofdma import UavSecureOfdmaEnv
 
-from baselines import cai2019, cai2019_trajectory
-from baselines.policies import BoundEnvs
+from baselines.cai2019.power import PowerPlan, SolverLog, subproblem1
+from baselines.cai2019.trajectory import Algorithm3Result, JointResult, algorithm3, joint_refinement
+from baselines.planner import Planner
 
 
 #: the counters of :attr:`_UavPlanner.stats`
 STAT_KEYS = ("plans", "solver_retries", "solver_fallbacks", "rmin_infeasible_plans")
 
 
-class _UavPlanner:
-    """Common shell: plan at slot 0, then return the planned action of the env's current slot.
+class _UavPlanner(Planner):
+    """Common shell of the UAV planners: plan at slot 0, then return the planned action of the env's
+    current slot. A plan follows one episode's layout and slot: one env at a time.
 
     ``stats`` holds cumulative counters over the policy's lifetime (floats): ``plans`` (layouts
     planned), ``solver_retries`` (convex or LP solves repeated with other settings after a
@@ -38,39 +40,32 @@ class _UavPlanner:
     [R_min - R_k]^+ per user, in the env's terms (the rate the env holds against R_min).
     """
 
+    env_cls = UavSecureOfdmaEnv
+    env_name = "UavSecureOfdma-v0"
     #: planners act through the paper's full action (the env's own encoding) with nothing between
     #: them and the physics; the scorer builds their env with these keywords on the same seeds
     env_overrides: ClassVar[dict[str, Any]] = {"action_mode": "full", "safety_layer": False}
+    stat_keys = STAT_KEYS
+    one_at_a_time = "one UAV episode at a time (a plan per layout, replayed slot by slot)"
 
     def __init__(self, env: Any) -> None:
-        self.stats: dict[str, float] = {key: 0.0 for key in STAT_KEYS}
         self.rmin_shortfall_bps: NDArray[np.float64] | None = None
-        self.plan: cai2019.PowerPlan | None = None
+        self.plan: PowerPlan | None = None
         self.positions: NDArray[np.float64] | None = None
         self.velocities: NDArray[np.float64] | None = None
         self._actions: NDArray[np.float32] | None = None
-        self.bind(env)
+        super().__init__(env)
 
     def bind(self, env: Any) -> None:
         """Plan for ``env`` from now on (checks that it is a UavSecureOfdma env in the full action
         mode). A plan follows one episode's layout and slot: a vector env of more than one sub-env
-        is refused (see :class:`baselines.policies.BoundEnvs` for what else binds)."""
-        bound = BoundEnvs(env, type(self).__name__)
-        if len(bound.envs) != 1:
-            raise ValueError(f"{type(self).__name__} plans one UAV episode at a time (a plan per layout, replayed "
-                             f"slot by slot) and cannot act on a batch: bind it to a single env, not a "
-                             f"{bound.description}")
-        base = bound.envs[0]
-        self._check_env(base)
-        self.bound = bound
-        self.env = base
+        is refused (see :class:`baselines.planner.BoundEnvs` for what else binds)."""
+        super().bind(env)
         self._actions = None
         self._key: Any = None
 
-    def _check_env(self, base: Any) -> None:
-        """``ValueError`` unless ``base`` (an unwrapped env) is one this planner plans."""
-        if not isinstance(base, UavSecureOfdmaEnv):
-            raise ValueError(f"{type(self).__name__} plans UavSecureOfdma-v0, got {type(base).__name__}")
+    def _check_env(self, base: Any, where: str) -> None:
+        super()._check_env(base, where)
         if base.scenario.action_mode != "full":
             raise ValueError(f"{type(self).__name__} emits the paper's full action: build its env with "
                              f"action_mode='full' (got {base.scenario.action_mode!r})")
@@ -84,11 +79,11 @@ class _UavPlanner:
         s = self.env.scenario
         geo = self.env.geometry()
         self.positions, self.velocities = self.trajectory()
-        self.plan = cai2019.subproblem1(s, self.positions, self.velocities, geo["user_xy"])
+        self.plan = subproblem1(s, self.positions, self.velocities, geo["user_xy"])
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
                                             self.env.constants)
 
-    def solver_log(self) -> cai2019.SolverLog:
+    def solver_log(self) -> SolverLog:
         """Solver retries and fallbacks of the last plan (all of its sub-problems)."""
         assert self.plan is not None
         return self.plan.solver
@@ -109,11 +104,8 @@ class _UavPlanner:
     def _plan_key(self) -> tuple[Any, bytes]:
         return self.env.scenario, self.env.geometry()["user_xy"].tobytes()
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        """The planned action of the bound env's current slot (planning the layout at slot 0);
-        ``ValueError`` if ``observation`` is not that env's own current observation."""
-        batched = self.bound.check(observation)
+    def act(self) -> np.ndarray:
+        """The planned action of the bound env's current slot (planning the layout at slot 0)."""
         slot = self.env.slot_index
         if slot == 0 or self._actions is None:
             key = self._plan_key()
@@ -124,10 +116,7 @@ class _UavPlanner:
                 self._count_plan()
                 self._key = key
         assert self._actions is not None
-        action = self._actions[min(slot, len(self._actions) - 1)]
-        if batched:  # a batch of one observation, as SB3's VecEnv passes
-            action = action[None]
-        return action, state
+        return self._actions[min(slot, len(self._actions) - 1)]
 
 
 class StraightLinePolicy(_UavPlanner):
@@ -141,93 +130,52 @@ class StraightLinePolicy(_UavPlanner):
 
 class Algorithm3Policy(_UavPlanner):
     """Algorithm 3 of Cai et al. 2019: sub-problems 1 and 2 alternated from the straight line
-    (see :func:`baselines.cai2019_trajectory.algorithm3`); ``result`` keeps its record."""
+    (see :func:`baselines.cai2019.trajectory.algorithm3`); ``result`` keeps its record."""
 
     def __init__(self, env: Any, max_outer: int = 10) -> None:
         self.max_outer = max_outer
-        self.result: cai2019_trajectory.Algorithm3Result | None = None
+        self.result: Algorithm3Result | None = None
         super().__init__(env)
 
     def make_plan(self) -> None:
         geo = self.env.geometry()
-        self.result = cai2019_trajectory.algorithm3(self.env.scenario, geo["user_xy"], max_outer=self.max_outer)
+        self.result = algorithm3(self.env.scenario, geo["user_xy"], max_outer=self.max_outer)
         self.positions, self.velocities = self.result.positions, self.result.velocities
         self.plan = self.result.plan
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
                                             self.env.constants)
 
-    def solver_log(self) -> cai2019.SolverLog:
+    def solver_log(self) -> SolverLog:
         assert self.result is not None
         return self.result.solver
 
 
 class JointPolicy(_UavPlanner):
     """Beyond the paper: Algorithm 3's plan refined by SCA over trajectory and power together
-    (:func:`baselines.cai2019_trajectory.joint_refinement`); never below Algorithm 3."""
+    (:func:`baselines.cai2019.trajectory.joint_refinement`); never below Algorithm 3."""
 
     def __init__(self, env: Any, max_outer: int = 10) -> None:
         self.max_outer = max_outer
-        self.start: cai2019_trajectory.Algorithm3Result | None = None
-        self.result: cai2019_trajectory.JointResult | None = None
+        self.start: Algorithm3Result | None = None
+        self.result: JointResult | None = None
         super().__init__(env)
 
-    def start_plan(self, geo: dict[str, NDArray[np.float64]]) -> cai2019_trajectory.Algorithm3Result:
+    def start_plan(self, geo: dict[str, NDArray[np.float64]]) -> Algorithm3Result:
         """The plan the joint SCA starts from: Algorithm 3's."""
-        return cai2019_trajectory.algorithm3(self.env.scenario, geo["user_xy"], max_outer=self.max_outer)
+        return algorithm3(self.env.scenario, geo["user_xy"], max_outer=self.max_outer)
 
     def make_plan(self) -> None:
         geo = self.env.geometry()
         self.start = self.start_plan(geo)
-        self.result = cai2019_trajectory.joint_refinement(self.env.scenario, self.start, geo["user_xy"])
+        self.result = joint_refinement(self.env.scenario, self.start, geo["user_xy"])
         self.positions, self.velocities = self.result.positions, self.result.velocities
         self.plan = self.result.plan
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
                                             self.env.constants)
 
-    def solver_log(self) -> cai2019.SolverLog:
+    def solver_log(self) -> SolverLog:
         assert self.start is not None and self.result is not None
-        log = cai2019.SolverLog()
+        log = SolverLog()
         log.add(self.start.solver)
         log.add(self.result.solver)
         return log
-
-
-class _QkdPlanner:
-    """Mixin for QuantumUav-v0: a UAV plan from the parent class plus the best eps per slot.
-
-    Everything of the UAV planner holds (limits, solver retries and fallbacks, ``stats``); the
-    reported R_min shortfall is that of the secure rates (QKD time and key errors included), as
-    QuantumUav-v0 scores it: the UAV plan meets R_min in data rate, which the QKD phase can cut.
-    """
-
-    qkd_record: dict[str, Any] | None = None
-
-    def _check_env(self, base: Any) -> None:
-        from secure_env.envs.quantum_uav import QuantumUavEnv
-
-        if not isinstance(base, QuantumUavEnv):
-            raise ValueError(f"{type(self).__name__} plans QuantumUav-v0, got {type(base).__name__}")
-        super()._check_env(base)  # type: ignore[misc]
-
-    def make_plan(self) -> None:
-        from baselines import quantum_uav
-
-        super().make_plan()  # type: ignore[misc]
-        env = self.env  # type: ignore[attr-defined]
-        a_qkd, self.qkd_record = quantum_uav.qkd_actions(
-            env.scenario, env.constants, self.positions, self.velocities, self.plan.power_w,  # type: ignore[attr-defined]
-            self.plan.user, env.geometry()["user_xy"])  # type: ignore[attr-defined]
-        self._actions = np.concatenate([self._actions, a_qkd.astype(np.float32)], axis=1)  # type: ignore[has-type]
-
-    def planned_shortfall(self) -> NDArray[np.float64]:
-        assert self.qkd_record is not None
-        r_min = self.env.scenario.r_min_bps  # type: ignore[attr-defined]
-        return np.maximum(r_min - self.qkd_record["secure_rate_bps"], 0.0)
-
-
-class StraightLineQkdPolicy(_QkdPlanner, StraightLinePolicy):
-    """QuantumUav-v0: the straight-line baseline's flight, power and schedule, best eps per slot."""
-
-
-class Algorithm3QkdPolicy(_QkdPlanner, Algorithm3Policy):
-    """QuantumUav-v0: Algorithm 3's flight, power and schedule, best eps per slot."""

@@ -3,8 +3,8 @@
 :class:`RefinedTrajectoryPolicy` is a planner like the others: at slot 0 of an episode it asks its
 ``source`` for a flight over this episode's layout (positions q[1..N] and velocities v[1..N] from
 q0 to q_F), runs Algorithm 3's alternation from that flight instead of the straight line
-(:func:`baselines.cai2019_trajectory.algorithm3` with ``start``), then the joint SCA over
-trajectory and power (:func:`~baselines.cai2019_trajectory.joint_refinement`), and replays the
+(:func:`baselines.cai2019.trajectory.algorithm3` with ``start``), then the joint SCA over
+trajectory and power (:func:`~baselines.cai2019.trajectory.joint_refinement`), and replays the
 result through the env's full action. Both steps are monotone in the true EE (ties broken toward
 less R_min shortfall), so the plan never scores below sub-problem 1 on the source's flight.
 ``agents.refine`` provides the source that rolls out a trained agent; the planner itself knows
@@ -17,8 +17,8 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from baselines import cai2019_trajectory
-from baselines.uav_policies import JointPolicy, _QkdPlanner
+from baselines.cai2019.trajectory import Algorithm3Result, algorithm3
+from baselines.cai2019.policies import JointPolicy
 
 #: geometry (``env.geometry()``: user_xy, eve_xy, start_xy, end_xy) -> (positions, velocities), (N, 2) each
 TrajectorySource = Callable[[dict[str, NDArray[np.float64]]], tuple[NDArray[np.float64], NDArray[np.float64]]]
@@ -33,13 +33,9 @@ class RefinedTrajectoryPolicy(JointPolicy):
         self.source_energy_efficiency: float | None = None
         super().__init__(env, max_outer=max_outer)
 
-    def start_plan(self, geo: dict[str, NDArray[np.float64]]) -> cai2019_trajectory.Algorithm3Result:
+    def start_plan(self, geo: dict[str, NDArray[np.float64]]) -> Algorithm3Result:
         s = self.env.scenario
         q, v = (np.asarray(x, dtype=np.float64) for x in self.source(geo))
-        result = cai2019_trajectory.algorithm3(s, geo["user_xy"], max_outer=self.max_outer, start=(q, v))
+        result = algorithm3(s, geo["user_xy"], max_outer=self.max_outer, start=(q, v))
         self.source_energy_efficiency = result.history[0]
         return result
-
-
-class RefinedQkdTrajectoryPolicy(_QkdPlanner, RefinedTrajectoryPolicy):
-    """QuantumUav-v0: the refined flight, power and schedule, best eps per slot."""
