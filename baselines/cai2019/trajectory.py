@@ -338,13 +338,19 @@ def subproblem2(scenario: Any, plan: power.PowerPlan, positions: ArrayLike, velo
 
 
 @dataclass
-class Algorithm3Result:
-    """The joint plan of Algorithm 3 and its record."""
+class MissionPlan:
+    """A flight q[1..N], v[1..N] (N, 2) with its power and schedule, and the plan's true EE (bits/J)."""
 
     positions: NDArray[np.float64]
     velocities: NDArray[np.float64]
     plan: power.PowerPlan
     energy_efficiency: float
+
+
+@dataclass
+class Algorithm3Result(MissionPlan):
+    """The joint plan of Algorithm 3 and its record."""
+
     history: list[float]                 # EE after each outer iteration (index 0: straight line)
     sca_iterations: list[int]
     wall_s: float
@@ -512,13 +518,9 @@ class _JointSca(_FlightSca):
 
 
 @dataclass
-class JointResult:
+class JointResult(MissionPlan):
     """Output of :func:`joint_refinement`."""
 
-    positions: NDArray[np.float64]
-    velocities: NDArray[np.float64]
-    plan: power.PowerPlan
-    energy_efficiency: float
     start_energy_efficiency: float
     history: list[float]
     wall_s: float
