@@ -298,7 +298,9 @@ def test_drawn_inconsistent_configs_raise_value_error_naming_the_field(env_id: s
 
 
 @given(env_id=st.sampled_from([QKD_ID, UAV_ID, QUANTUM_ID]),
-       render_mode=st.one_of(st.text(max_size=10).filter(lambda s: s != "rgb_array"), st.integers()),
+       render_mode=st.one_of(st.text(max_size=10).filter(lambda s: s != "rgb_array" and "%" not in s),  # gymnasium's
+                                                                                     # own warning %-formats it
+                             st.integers()),
        num_envs=st.one_of(st.integers(-5, 0), st.floats(0.5, 3.5).filter(lambda x: x != int(x)), st.just(True),
                           st.just("2")))
 @settings(FAST, max_examples=30)
@@ -321,8 +323,10 @@ def test_every_validated_field_refuses_a_string_naming_the_field(env_id: str) ->
             gym.make(env_id, **{f.name: "not a valid value"})
 
 
+# keywords gym.make or Python itself consume before the env sees them (``self=1`` is a TypeError
+# from Python's call machinery, not a configuration our validation could name)
 _MAKE_KEYWORDS = {"max_episode_steps", "autoreset", "apply_api_compatibility", "disable_env_checker",
-                  "render_mode", "scenario"}
+                  "render_mode", "scenario", "self"}
 
 
 @given(name=st.text(min_size=1, max_size=12).filter(lambda s: s.isidentifier() and s not in _MAKE_KEYWORDS
