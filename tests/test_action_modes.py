@@ -227,3 +227,51 @@ def test_safe_velocity_single_equals_batch_and_respects_the_discs():
             assert (np.hypot(vx - pvx, vy - pvy) <= dv * (1 + 1e-9)).all()
         qx, qy, pvx, pvy = qx + tau * vx, qy + tau * vy, vx, vy
     assert np.hypot(qx - end[0], qy - end[1]).max() < 1e-6
+
+
+# -- the QKD rule of the velocity mode ---------------------------------------------------------------
+def test_rule_photons_is_near_the_brute_force_best_count():
+    """(tau - N d / c) (1 - e(sqrt(8 m / N))) over every N on a dense grid (eq. (4) written out
+    here), against the rule's 64-point log grid: within 0.05 % of the best value."""
+    from secure_env.core.quantum_uav import rule_photons
+
+    env = gym.make("secure_env/QuantumUav-v0")
+    u = env.unwrapped
+    s, c = u.scenario, u.constants
+    users = np.array([[30.0, 40.0], [400.0, 300.0], [1000.0, 0.0]])
+    photons, dist = rule_photons(s, c, 0.0, 0.0, users)
+    a = 4.0 * s.alpha_beta ** 2
+
+    def value(n, d):
+        eps = np.sqrt(8.0 * s.photons_m / n)
+        err = a * eps ** 2 / (2.0 * (1.0 - eps) ** 2 + eps ** 2)
+        return np.maximum(s.slot_s - n * d / s.light_speed_mps, 0.0) * (1.0 - err)
+
+    for k in range(3):
+        d = math.sqrt(100.0 ** 2 + float(users[k] @ users[k]))
+        assert dist[k] == pytest.approx(d, rel=1e-12)
+        dense = np.unique(np.floor(np.geomspace(80.0, s.slot_s * s.light_speed_mps / d, 200_000)))
+        best = value(dense, d).max()
+        assert value(photons[k], d) >= best * (1 - 5e-4)
+        assert value(photons[k], d) <= best * (1 + 1e-12)
+
+
+def test_secure_fraction_by_hand():
+    """Budgets 1 ms, 10 us, 0 for users at 3-D distances d: N = max(floor(b c / d), 8 m),
+    eps = sqrt(8 m / N), e = A eps^2 / (2 (1 - eps)^2 + eps^2), t = N d / c;
+    fraction_k = (1 - e_k) (tau - sum t) / tau."""
+    from secure_env.core.quantum_uav import secure_fraction
+
+    env = gym.make("secure_env/QuantumUav-v0")
+    u = env.unwrapped
+    s, c = u.scenario, u.constants
+    users = np.array([[0.0, 0.0], [300.0, 400.0], [600.0, 800.0]])
+    budget = np.array([1e-3, 1e-5, 0.0])
+    got = secure_fraction(s, c, budget, 0.0, 0.0, users)
+    d = np.array([100.0, math.sqrt(100.0 ** 2 + 500.0 ** 2), math.sqrt(100.0 ** 2 + 1000.0 ** 2)])
+    n = np.maximum(np.floor(budget * 3e8 / d), 80.0)
+    assert n[0] == 3000.0 and n[2] == 80.0
+    eps = np.sqrt(80.0 / n)
+    err = 1.0 * eps ** 2 / (2.0 * (1.0 - eps) ** 2 + eps ** 2)          # A = 4 (1/2)^2 = 1
+    t = n * d / 3e8
+    np.testing.assert_allclose(got, (1.0 - err) * (2.0 - t.sum()) / 2.0, rtol=1e-12)

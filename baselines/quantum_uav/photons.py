@@ -133,7 +133,7 @@ def qkd_actions(scenario: Any, constants: model.SlotConstants, positions: NDArra
             break
         eta = see
     assert photons is not None and sec is not None
-    budget = dist / s.light_speed_mps * (photons + 0.5)        # floor(budget c / d) = N exactly
+    budget = qmodel.budget_for_photons(photons, dist, s.light_speed_mps)
     secure_rate = np.sum(sec["secure_bits_per_user"], axis=0) / (len(positions) * s.slot_s)
     return qmodel.encode_qkd_action(budget, s.slot_s), {"photons": photons, "secure_ee_history": history,
                                                         "secure_rate_bps": secure_rate}

@@ -38,6 +38,12 @@ def photons_for_budget(budget_s: ArrayLike, distance_m: ArrayLike, photons_m: fl
     return np.maximum(n, 8.0 * photons_m)
 
 
+def budget_for_photons(photons: ArrayLike, distance_m: ArrayLike, light_speed_mps: float) -> NDArray[np.float64]:
+    """A QKD time budget whose :func:`photons_for_budget` is exactly ``photons`` (N >= 8 m):
+    (N + 1/2) d / c, half a photon's flight above N so that the floor cannot round down."""
+    return np.asarray(distance_m, dtype=np.float64) / light_speed_mps * (np.asarray(photons, dtype=np.float64) + 0.5)
+
+
 def qkd_phase(photons: ArrayLike, distance_m: ArrayLike, photons_m: float, light_speed_mps: float,
               alpha_beta: float) -> dict[str, NDArray[np.float64]]:
     """eps (the largest with that photon count, eq. (7)), QKD time (eq. (8)) and error rate (eq. (4))."""
@@ -151,5 +157,5 @@ def secure_fraction(scenario: Any, constants: Any, budget_s: NDArray[np.float64]
     return (1.0 - ph["key_error_rate"]) * data
 
 
-__all__ = ["rule_photons", "secure_fraction", "play_qkd_slot", "QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
+__all__ = ["budget_for_photons", "rule_photons", "secure_fraction", "play_qkd_slot", "QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
            "secure_slot", "user_distances"]

@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from secure_env.core import uav_ofdma as model
 from secure_env.core.flight import flight_power
 from secure_env.core.ofdma import squared_distance_xy
+from secure_env.core.quantum_uav import budget_for_photons, decode_qkd_action, rule_photons, secure_fraction
 from secure_env.core.safety import safe_velocity
 from secure_env.core.secrecy import leakage_power_cap, worst_case_eve_distance_sq_xy
 
@@ -165,7 +166,8 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             cut = float(cut) if single else cut
             power = capped
         if qkd:
-            out["qkd_budget_s"] = _qkd_budgets(a[..., model.action_size(nf):], safety, c, s)
+            budget_s = decode_qkd_action(a[..., model.action_size(nf):], c.slot_s)
+            out["qkd_budget_s"] = _fit_in_slot(budget_s, c) if safety else budget_s
     else:
         p_fly = flight_power(speed, c.rotor)
         budget = model.transmit_budget(p_fly, c)
@@ -200,17 +202,18 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
                 n_after / s.num_slots if single else (n_after / s.num_slots)[:, None]) - delivered
         factor: Any = 1.0
         if qkd:
-            from secure_env.core.quantum_uav import rule_photons, secure_fraction
-
-            if mode == "velocity" or (safety and not (single and owed.max() <= 0.0)):
+            # the rule's photon counts: the velocity mode's QKD phase, and with the safety layer
+            # the least QKD phase of a user owed bits (skipped in one env when nobody is owed)
+            use_rule = mode == "velocity" or (safety and not (single and owed.max() <= 0.0))
+            if use_rule:
                 photons, dist = rule_photons(s, c, nqx, nqy, users)
-                rule_budget = dist / s.light_speed_mps * (photons + 0.5)
+                rule_budget = budget_for_photons(photons, dist, s.light_speed_mps)
             if mode == "compact":
-                budget_s = _qkd_budgets(a[..., 3 + k:3 + 2 * k], safety, c, s)
-                if safety and not (single and owed.max() <= 0.0):   # a user owed bits gets at least the rule's QKD phase
-                    budget_s = np.where(owed > 0.0, np.maximum(budget_s, rule_budget), budget_s)
-                    budget_s = budget_s * np.minimum(
-                        1.0, c.slot_s * (1.0 - 1e-6) / budget_s.sum(axis=-1, keepdims=True))
+                budget_s = decode_qkd_action(a[..., 3 + k:3 + 2 * k], c.slot_s)
+                if safety:
+                    if use_rule:
+                        budget_s = np.where(owed > 0.0, np.maximum(budget_s, rule_budget), budget_s)
+                    budget_s = _fit_in_slot(budget_s, c)
             else:
                 budget_s = rule_budget
             factor = secure_fraction(s, c, budget_s, nqx, nqy, users)
@@ -235,7 +238,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
                 served = counts > 0
                 assert photons is not None
                 photons = np.where(served, photons, 8.0 * s.photons_m)
-                budget_s = dist / s.light_speed_mps * (photons + 0.5)
+                budget_s = budget_for_photons(photons, dist, s.light_speed_mps)
             out["qkd_budget_s"] = budget_s
     out.update(power_w=power, user=user, flight_w=p_fly, power_projected=p_projected,
                safety_power_cut_w=cut, safety_reserved_subcarriers=reserved_total if mode != "full" else
@@ -248,15 +251,10 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     return out
 
 
-def _qkd_budgets(a_qkd: NDArray[np.float64], safety: bool, c: model.SlotConstants, s: Any) -> NDArray[np.float64]:
-    """QKD time budgets from the action; with the safety layer scaled to fit in the slot."""
-    from secure_env.core.quantum_uav import decode_qkd_action
-
-    budget = decode_qkd_action(a_qkd, c.slot_s)
-    if safety:
-        total = budget.sum(axis=-1, keepdims=True)
-        budget = budget * np.minimum(1.0, c.slot_s * (1.0 - 1e-6) / total)
-    return budget
+def _fit_in_slot(budget_s: NDArray[np.float64], c: model.SlotConstants) -> NDArray[np.float64]:
+    """The safety layer on QKD budgets: scaled down (all users alike) to fit in the slot."""
+    total = budget_s.sum(axis=-1, keepdims=True)
+    return budget_s * np.minimum(1.0, c.slot_s * (1.0 - 1e-6) / total)
 
 
 # -- observation ----------------------------------------------------------------------------------
