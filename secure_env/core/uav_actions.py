@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 
 from secure_env.core import uav_ofdma as model
 from secure_env.core.flight import flight_power
-from secure_env.core.ofdma import squared_distance_xy
+from secure_env.core.ofdma import squared_distance_xy, subcarrier_rate
 from secure_env.core.quantum_uav import budget_for_photons, decode_qkd_action, rule_photons, secure_fraction
 from secure_env.core.safety import safe_velocity
 from secure_env.core.secrecy import leakage_power_cap, worst_case_eve_distance_sq_xy
@@ -102,6 +102,14 @@ def reserved_counts(debt_bits: NDArray[np.float64], bits_per_subcarrier: NDArray
     total = need.sum(axis=-1, keepdims=True)
     scaled = np.floor(need * num_subcarriers / np.maximum(total, 1.0))
     return np.where(total > num_subcarriers, scaled, need).astype(np.int64)
+
+
+def pace_debt(delivered: NDArray[np.float64], slot: Any, scenario: Any) -> NDArray[np.float64]:
+    """Bits each user is behind the R_min pace after the coming slot: N tau R_min (n + 1) / N minus
+    what it got so far (``delivered`` (K,) with an int ``slot``, or (B, K) with (B,) slots)."""
+    s = scenario
+    frac = (np.asarray(slot) + 1) / s.num_slots
+    return s.num_slots * s.slot_s * s.r_min_bps * (frac if np.ndim(frac) == 0 else frac[:, None]) - delivered
 
 
 # -- the slot -------------------------------------------------------------------------------------
@@ -194,12 +202,10 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             g = c.gamma0 / squared_distance_xy(ux - nqx[:, None], uy - nqy[:, None], c.altitude_m)
         p_col = p_sub if single else np.asarray(p_sub)[:, None]
         r_col = p_rule if single else np.asarray(p_rule)[:, None]
-        bits_sc = c.slot_s * c.subcarrier_hz * np.log2(1.0 + r_col * g)           # (..., K) at the rule's power
+        bits_sc = c.slot_s * subcarrier_rate(r_col, g, c.subcarrier_hz)           # (..., K) at the rule's power
         guard = mode == "velocity" or safety
         if guard:
-            n_after = slot + 1
-            owed = s.num_slots * s.slot_s * s.r_min_bps * (
-                n_after / s.num_slots if single else (n_after / s.num_slots)[:, None]) - delivered
+            owed = pace_debt(delivered, slot, s)
         factor: Any = 1.0
         if qkd:
             # the rule's photon counts: the velocity mode's QKD phase, and with the safety layer
@@ -236,13 +242,11 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             if mode == "velocity":
                 # users left without a subcarrier run the shortest QKD phase (8 m pairs)
                 served = counts > 0
-                assert photons is not None
                 photons = np.where(served, photons, 8.0 * s.photons_m)
                 budget_s = budget_for_photons(photons, dist, s.light_speed_mps)
             out["qkd_budget_s"] = budget_s
     out.update(power_w=power, user=user, flight_w=p_fly, power_projected=p_projected,
-               safety_power_cut_w=cut, safety_reserved_subcarriers=reserved_total if mode != "full" else
-               (0 if single else np.zeros(np.shape(qx), dtype=np.int64)))
+               safety_power_cut_w=cut, safety_reserved_subcarriers=reserved_total)
     if single:
         out["safety_acted"] = bool(blend > 0.0 or cut > 0.0 or (safety and out["safety_reserved_subcarriers"] > 0))
     else:
@@ -269,9 +273,7 @@ def layout_features(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDA
     rel = users - (q if single else q[:, None, :])                           # (..., K, 2)
     d2 = (rel * rel).sum(axis=-1)
     near = np.argmin(d2, axis=-1)
-    n_after = slot + 1
-    frac = n_after / s.num_slots
-    owed = s.num_slots * s.slot_s * s.r_min_bps * (frac if single else np.asarray(frac)[:, None]) - delivered
+    owed = pace_debt(delivered, slot, s)
     behind = np.where(owed.max(axis=-1) > 0.0, np.argmax(owed, axis=-1), near)
     if single:
         parts = [rel[near], rel.mean(axis=0), rel[behind]]
@@ -282,4 +284,4 @@ def layout_features(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDA
 
 
 __all__ = ["ACTION_MODES", "LAYOUT_FEATURES", "action_size", "apportion", "counts_to_users", "decide_slot",
-           "layout_features", "reserved_counts", "safety_default"]
+           "layout_features", "pace_debt", "reserved_counts", "safety_default"]
