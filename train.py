@@ -10,9 +10,12 @@
 Everything is written under --out (default runs/<env name>/<algo>_seed<seed>, or
 runs/<env name>/baselines, then _key=value for each setting the command changes): run.json,
 checkpoints, monitor logs, model, scores.json, scores.md and plots. A folder that holds another
-run is refused (--resume continues the same run, --overwrite replaces it). Bad input (flags,
-hyperparameters, env keywords, folders) exits with status 2 and a one-line message before
-anything is written.
+run is refused (--resume continues the same run, --overwrite replaces it); the same command on a
+finished run shows its scoreboard and trains nothing. --timesteps is rounded up to whole rollouts
+(what SB3 runs), and the folder name and run.json say that number. Only the library's ids
+(secure_env/...) are trained: other ids have no baselines to score against. Bad input (flags,
+hyperparameters and their ranges, env keywords, folders) exits with status 2 and a one-line
+message before anything is written.
 """
 from __future__ import annotations
 
@@ -80,16 +83,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and args.baselines_only:
         parser.error("--resume continues a training run; --baselines-only trains nothing")
 
-    from agents.evaluation import (baseline_policies, format_scoreboard, held_out_seeds, make_env,
+    from agents.evaluation import (baseline_policies, check_env_id, format_scoreboard, held_out_seeds, make_env,
                                    plot_trajectories, scoreboard, write_scoreboard)
-    from agents.factory import algo_class, load_hyperparams, parse_overrides
-    from agents.training import (TrainConfig, clear_run_outputs, default_out_dir, out_dir_conflict,
-                                 prepare_run, read_run, write_run)
+    from agents.factory import algo_class, coerce_numbers, load_hyperparams, parse_overrides
+    from agents.training import (TrainConfig, check_out_dir, clear_run_outputs, default_out_dir, finished_run,
+                                 out_dir_conflict, prepare_run, read_run, write_run)
 
     settings: dict[str, object] = {}
+    done: dict[str, object] | None = None
     try:
         hp = parse_overrides(args.hp, "--hp")
-        cli_env_kwargs = parse_overrides(args.env_kw, "--env-kw")
+        cli_env_kwargs = coerce_numbers(parse_overrides(args.env_kw, "--env-kw"))
+        check_env_id(args.env or DEFAULT_ENV)
+        algo_class(args.algo or "ppo")
+
+        def config(env_id: str, algo: str, seed: int, vectorized: bool, resume: bool, out: Path) -> TrainConfig:
+            return TrainConfig(env_id=env_id, algo=algo, timesteps=args.timesteps, seed=seed, n_envs=args.n_envs,
+                               out=out, resume=resume, hyperparams=hp, env_kwargs=cli_env_kwargs,
+                               progress_bar=not args.no_progress, vectorized=vectorized)
+
+        fresh = None
         if args.out:
             out = Path(args.out)
         else:  # one folder per env, algo, seed and the settings this command changes
@@ -98,8 +111,13 @@ def main(argv: list[str] | None = None) -> int:
                 changed.update(hp)
                 changed.update({k: v for k, v in (("timesteps", args.timesteps), ("n_envs", args.n_envs),
                                                   ("vectorized", args.vectorized)) if v is not None})
+                if args.timesteps is not None:  # named by the timesteps that will run (whole rollouts)
+                    fresh = prepare_run(config(args.env or DEFAULT_ENV, (args.algo or "ppo").lower(),
+                                               0 if args.seed is None else args.seed, bool(args.vectorized), False, Path("runs")))
+                    changed["timesteps"] = fresh["timesteps"]
             out = default_out_dir(args.env or DEFAULT_ENV, args.algo or "ppo", 0 if args.seed is None else args.seed,
                                   args.baselines_only, changed)
+        check_out_dir(out)
         saved = read_run(out) if args.resume else None
         if args.resume and saved is None:
             raise ValueError(f"--resume: {out} holds no run ({out / 'run.json'} is missing)")
@@ -107,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         algo = (args.algo or (saved or {}).get("algo") or "ppo").lower()
         seed = args.seed if args.seed is not None else int((saved or {}).get("seed", 0))
         vectorized = bool(args.vectorized if args.vectorized is not None else (saved or {}).get("vectorized"))
+        check_env_id(env_id)
         algo_class(algo)
         make_env(env_id).close()  # an unknown id is named before the keywords are checked
         if args.baselines_only:
@@ -120,14 +139,13 @@ def main(argv: list[str] | None = None) -> int:
             if not baseline_policies(env_id):
                 raise ValueError(f"env {env_id!r} has no registered baselines")
         else:
-            cfg = TrainConfig(env_id=env_id, algo=algo, timesteps=args.timesteps, seed=seed, n_envs=args.n_envs,
-                              out=out, resume=args.resume, hyperparams=hp, env_kwargs=cli_env_kwargs,
-                              progress_bar=not args.no_progress, vectorized=vectorized)
-            settings = prepare_run(cfg)
+            cfg = config(env_id, algo, seed, vectorized, args.resume, out)
+            settings = fresh if fresh is not None and not args.resume else prepare_run(cfg)
             env_kwargs = dict(settings["env_kwargs"])  # type: ignore[arg-type]
             identity = {"kind": "train", **settings}
         if not args.resume and not args.overwrite:
-            reason = out_dir_conflict(out, identity)
+            done = finished_run(out, identity)
+            reason = None if done else out_dir_conflict(out, identity)
             if reason:
                 raise ValueError(reason)
     except (ValueError, TypeError) as err:  # TypeError: an env constructor refusing a keyword
@@ -135,8 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as err:  # an env whose optional dependency is missing
         parser.error(f"{args.env or DEFAULT_ENV}: {err}")
 
+    scores_md = out / "scores.md"
+    if done is not None and scores_md.is_file():
+        what = "these baselines' scores" if args.baselines_only else f"this run ({done.get('timesteps_done')} timesteps)"
+        print(f"{out} already holds {what}, finished: its scoreboard follows "
+              f"(--overwrite {'rescores' if args.baselines_only else 'retrains'}; nothing was run)\n")
+        print(scores_md.read_text().rstrip())
+        return 0
     if args.dry_run:
-        if args.baselines_only:
+        if done is not None and not args.baselines_only:
+            print(f"dry run: {out} holds this run, trained but not scored: would score it")
+        elif args.baselines_only:
             print(f"dry run: would score the baselines of {env_id} -> {out}")
         else:
             what = "resume" if args.resume else "train"
@@ -151,11 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.baselines_only:
         print(f"scoring the baselines of {env_id} -> {out}")
         write_run(out, {**identity, "status": "running"})
+    elif done is not None:  # trained, killed while scoring: score the saved model
+        from agents.refine import load_agent
+        from agents.training import plot_learning_curve
+
+        print(f"{out} holds this run trained ({done.get('timesteps_done')} timesteps) but not scored: scoring it")
+        policies = {algo: load_agent(out, env_id, env_kwargs, algo), **policies}
     else:
         from agents.training import plot_learning_curve, train
 
         what = f"resuming {out} (settings from its run.json)" if args.resume else f"training -> {out}"
-        print(f"{what}: {algo} on {env_id}, seed {seed}, {settings['timesteps']} timesteps")
+        rounded = ""
+        if args.timesteps is not None and settings["timesteps"] != args.timesteps and not args.resume:
+            rounded = f" (--timesteps {args.timesteps} rounded up to whole rollouts of {algo})"
+        print(f"{what}: {algo} on {env_id}, seed {seed}, {settings['timesteps']} timesteps{rounded}")
         agent, record = train(cfg, settings)
         print(f"trained {algo} for {record['timesteps_done']} timesteps -> {out / 'model.zip'}")
         policies = {algo: agent, **policies}

@@ -54,6 +54,16 @@ def make_env(env_id: str, **env_kwargs: Any) -> gym.Env:
     return gym.make(env_id, **env_kwargs)
 
 
+def check_env_id(env_id: str) -> None:
+    """ValueError unless ``env_id`` is one of this library's ids: only those have baselines, layouts
+    and a primary metric to score (train other ids with Stable-Baselines3 or rl-zoo3 directly)."""
+    known = sorted(k for k in gym.registry if k.startswith("secure_env/"))
+    if env_id not in known:
+        what = f"env {env_id!r}" if env_id in gym.registry else f"unknown env id {env_id!r}"
+        raise ValueError(f"{what}: train.py trains and scores the library's ids only ({', '.join(known)}); "
+                         f"train other envs with Stable-Baselines3 or rl-zoo3 directly")
+
+
 def _bind(policy: Any, env: gym.Env) -> Any:
     """Baselines are built from an env: accept a class, a factory or a bound planner."""
     if isinstance(policy, type):
@@ -409,6 +419,25 @@ def unit(metric: str) -> tuple[float, str]:
 
 
 _unit = unit  # the former private name
+
+#: each primary metric in words (axis labels and titles)
+METRIC_WORDS = {
+    "energy_efficiency_bits_per_joule": "energy efficiency",
+    "secure_energy_efficiency_bits_per_joule": "secure energy efficiency",
+    "mean_min_secure_rate_bps": "mean minimal secure rate",
+}
+
+
+def metric_label(metric: str) -> str:
+    """A metric in words with its display unit (:func:`unit`), e.g. ``"secure energy efficiency
+    (kbit/J)"``; an unknown metric's name with spaces for underscores."""
+    words = METRIC_WORDS.get(metric)
+    if words is None:
+        words = metric
+        for suffix in ("_bits_per_joule", "_bps"):
+            words = words.removesuffix(suffix)
+        words = words.replace("_", " ")
+    return words + unit(metric)[1]
 
 
 def write_scoreboard(board: Mapping[str, Any], out_dir: str | Path) -> tuple[Path, Path]:

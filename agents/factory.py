@@ -167,6 +167,48 @@ def _as_int(key: str, value: Any, low: int, what: str) -> int:
     return value
 
 
+#: ranges SB3's algorithms define for their numeric hyperparameters: (low, high, low open, high open);
+#: None is unbounded. Checked where the value is a number (``ent_coef: auto``, schedules and None
+#: pass to the type check and the constructor).
+HP_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "learning_rate": (0.0, None, True, False),
+    "gamma": (0.0, 1.0, False, False),   # 0 is a contextual bandit (QkdNoma-v0's tuned entry)
+    "gae_lambda": (0.0, 1.0, False, False),
+    "clip_range": (0.0, None, True, False),
+    "clip_range_vf": (0.0, None, True, False),
+    "ent_coef": (0.0, None, False, False),
+    "vf_coef": (0.0, None, False, False),
+    "max_grad_norm": (0.0, None, True, False),
+    "target_kl": (0.0, None, True, False),
+    "n_steps": (1, None, False, False),
+    "batch_size": (1, None, False, False),
+    "n_epochs": (1, None, False, False),
+    "rms_prop_eps": (0.0, None, True, False),
+    "tau": (0.0, 1.0, True, False),
+    "buffer_size": (1, None, False, False),
+    "learning_starts": (0, None, False, False),
+    "gradient_steps": (-1, None, False, False),
+    "policy_delay": (1, None, False, False),
+    "target_policy_noise": (0.0, None, False, False),
+    "target_noise_clip": (0.0, None, False, False),
+    "target_update_interval": (1, None, False, False),
+    "sde_sample_freq": (-1, None, False, False),
+}
+
+
+def _check_range(key: str, value: Any, where: str) -> None:
+    """ValueError when a numeric ``value`` of ``key`` lies outside :data:`HP_RANGES`."""
+    if key not in HP_RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    lo, hi, lo_open, hi_open = HP_RANGES[key]
+    if (lo is not None and (value < lo or (lo_open and value == lo))) or \
+            (hi is not None and (value > hi or (hi_open and value == hi))):
+        left = "(" if lo_open or lo is None else "["
+        right = ")" if hi_open or hi is None else "]"
+        span = f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
+        raise ValueError(f"{where} {key}={value!r} is out of range: expected a value in {span}")
+
+
 def validate_hyperparams(algo: str, hp: Mapping[str, Any], cli_keys: Collection[str] = ()
                          ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Check merged hyperparameters and split them into (run settings, algorithm keyword arguments).
@@ -174,7 +216,8 @@ def validate_hyperparams(algo: str, hp: Mapping[str, Any], cli_keys: Collection[
     Run keys are checked for type and range (``n_envs >= 1``, ``n_timesteps >= 0``,
     ``checkpoint_freq >= 1``, ``normalize`` false/true/VecNormalize keywords, ``env_kwargs`` a
     mapping); every other key must be a keyword of the algorithm's constructor, with a value of the
-    type its signature declares. A one-line ``ValueError`` names the key and where it came from
+    type its signature declares and, where SB3 defines one, in its range (:data:`HP_RANGES`:
+    ``gamma`` in [0, 1], ``gae_lambda`` in [0, 1], ``clip_range > 0``, ...). A one-line ``ValueError`` names the key and where it came from
     (``--hp`` for ``cli_keys``, else the hyperparameter file); nothing is built here (the
     constructor itself is tried by :func:`agents.training.prepare_run`).
     """
@@ -217,4 +260,5 @@ def validate_hyperparams(algo: str, hp: Mapping[str, Any], cli_keys: Collection[
             names = [_TYPE_NAMES.get(t, t.__name__) for t in accepted if not (t is int and float in accepted)]
             expected = " or ".join(dict.fromkeys(names)) or "a Python object (not settable from YAML)"
             raise ValueError(f"{where(key)} {key}={value!r}: {name} expects {expected}")
+        _check_range(key, value, where(key))
     return run, kwargs

@@ -19,17 +19,21 @@ A config (read with ``yaml.safe_load``; unknown keys are errors)::
     out: runs/sweeps/radius                # optional; --out wins
 
 Every cell (env id x algo x grid point x seed) trains the agent and scores it against every
-baseline of the env on the same held-out seeds (:func:`agents.evaluation.scoreboard`), as one Ray
-task (``ray.init()`` on this machine unless ``--address`` joins a cluster; ``--num-cpus`` caps it).
+baseline of the env on the same held-out seeds (:func:`agents.evaluation.scoreboard`), in the env
+it trained in (the hyperparameter file's ``env_kwargs`` merged with the cell's by
+:func:`agents.training.prepare_run`, which also checks every cell's settings before anything
+starts), as one Ray task (``ray.init()`` on this machine unless ``--address`` joins a cluster; ``--num-cpus`` caps it).
 A cell writes ``<out>/cells/<cell id>/result.json`` atomically when it succeeds and is skipped by
 later runs of the same sweep, so an interrupted sweep resumes where it stopped; a cell that raises
 writes ``error.json`` and is retried next time. Afterwards the sweep aggregates every finished
 cell into ``sweep.json``, ``sweep.md`` (per env, algo and grid point: the agent and each baseline,
-mean and 95 % Student-t interval across seeds, ratio to the best baseline; failed cells listed
-with their error; values in the metric's display unit, kbit/J or Mbit/s, labelled) and one
+mean and 95 % Student-t interval across seeds, ratio to the best baseline, held-out episodes
+with a constraint violation; failed cells listed with their error; values in the metric's display unit, kbit/J or Mbit/s, labelled) and one
 ``sweep_<param>.png`` per swept parameter (metric vs parameter with its unit, one line per policy,
 95 % CI error bars across seeds, each seed averaged over the other parameters). ``--dry-run`` checks the config
-and lists the cells without starting anything. Ray is an optional extra
+and lists the cells without starting anything. The exit status is 0 when every cell has a
+result, 1 when some failed (the others are aggregated all the same), 2 for a bad config or
+folder. Ray is an optional extra
 (``pip install -e ".[sweep]"``); ``--sequential`` runs the same cells one after the other without it.
 """
 from __future__ import annotations
@@ -96,10 +100,10 @@ def _as_list(value: Any, key: str) -> list[Any]:
 
 def parse_config(data: Any) -> SweepConfig:
     """Validate a loaded YAML config and expand its grid. ValueError names the bad key."""
-    import gymnasium as gym
-
     import secure_env  # noqa: F401  (registers the ids)
-    from agents.factory import ALGOS
+    from agents.evaluation import check_env_id
+    from agents.factory import ALGOS, coerce_numbers
+    from agents.training import TrainConfig, prepare_run
 
     if not isinstance(data, dict):
         raise ValueError("sweep config must be a mapping of keys (env_ids, algos, seeds, timesteps, grid, ...)")
@@ -110,8 +114,12 @@ def parse_config(data: Any) -> SweepConfig:
         raise ValueError("env_id and env_ids: give one of them")
     env_ids = _as_list(data.get("env_ids", data.get("env_id", "secure_env/QkdNoma-v0")), "env_ids")
     for e in env_ids:
-        if not isinstance(e, str) or e not in gym.registry:
-            raise ValueError(f"env_ids: unknown env id {e!r}")
+        if not isinstance(e, str):
+            raise ValueError(f"env_ids: {e!r} is not an env id")
+        try:
+            check_env_id(e)
+        except ValueError as err:
+            raise ValueError(f"env_ids: {err}") from None
     algos = _as_list(data.get("algos", ["ppo"]), "algos")
     for a in algos:
         if not isinstance(a, str) or a.lower() not in ALGOS:
@@ -135,17 +143,22 @@ def parse_config(data: Any) -> SweepConfig:
     for k, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ValueError(f"grid.{k} must be a non-empty list of values")
-    env_kwargs = dict(data.get("env_kwargs", {}))
-    # every grid point must build a valid env (checked here, before any task starts)
+    env_kwargs = coerce_numbers(dict(data.get("env_kwargs", {})))
+    grid = {k: [coerce_numbers({k: v})[k] for v in values] for k, values in grid.items()}
+    hyperparams = dict(data.get("hyperparams", {}))
+    # every (env, algo, grid point) must make a valid run, checked here before any task starts, by
+    # the function that merges the hyperparameter file's settings for training (prepare_run)
     for env_id in env_ids:
-        for point in itertools.product(*grid.values()):
-            kw = {**env_kwargs, **dict(zip(grid, point))}
-            try:
-                gym.make(env_id, **kw).close()
-            except (ValueError, TypeError) as err:
-                raise ValueError(f"grid/env_kwargs for {env_id}: {err}") from None
+        for algo in algos:
+            for point in itertools.product(*grid.values()):
+                kw = {**env_kwargs, **dict(zip(grid, point))}
+                try:
+                    prepare_run(TrainConfig(env_id=env_id, algo=algo.lower(), timesteps=timesteps,
+                                            hyperparams=hyperparams, env_kwargs=kw))
+                except (ValueError, TypeError) as err:
+                    raise ValueError(f"grid/env_kwargs/hyperparams for {env_id} {algo}: {err}") from None
     cells = [Cell(env_id, algo.lower(), tuple(zip(grid, point)), seed, timesteps, episodes,
-                  tuple(sorted(env_kwargs.items())), tuple(sorted(data.get("hyperparams", {}).items())))
+                  tuple(sorted(env_kwargs.items())), tuple(sorted(hyperparams.items())))
              for env_id in env_ids for algo in algos for point in itertools.product(*grid.values())
              for seed in seeds]
     out = Path(data["out"]) if data.get("out") else None
@@ -187,19 +200,25 @@ def run_cell(cell: Cell, cell_dir: str) -> dict[str, Any]:
     d.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
-        from agents.evaluation import baseline_policies, held_out_seeds, scoreboard
-        from agents.training import TrainConfig, train
+        from agents.evaluation import baseline_policies, episode_violations, held_out_seeds, scoreboard
+        from agents.training import TrainConfig, prepare_run, train
 
-        env_kwargs = {**dict(cell.env_kwargs), **dict(cell.params)}
         cfg = TrainConfig(env_id=cell.env_id, algo=cell.algo, timesteps=cell.timesteps, seed=cell.seed,
-                          out=d / "run", hyperparams=dict(cell.hyperparams), env_kwargs=env_kwargs,
-                          progress_bar=False)
-        agent, _ = train(cfg)
+                          out=d / "run", hyperparams=dict(cell.hyperparams),
+                          env_kwargs={**dict(cell.env_kwargs), **dict(cell.params)}, progress_bar=False)
+        settings = prepare_run(cfg)
+        agent, _ = train(cfg, settings)
+        # scored in the env the agent trained in: the hyperparameter file's env_kwargs (e.g. the tuned
+        # UAV entries' velocity mode) merged with the cell's, exactly as prepare_run merged them
+        env_kwargs = dict(settings["env_kwargs"])
         baselines = baseline_policies(cell.env_id)
         board = scoreboard({cell.algo: agent, **baselines}, cell.env_id, held_out_seeds(cell.eval_episodes),
                            baseline_names=list(baselines), **env_kwargs)
-        result = {"status": "ok", "cell": cell_id_record(cell), "metric": board["metric"],
-                  "policies": {name: {"kind": row["kind"], "mean": row["metrics"][board["metric"]]["mean"]}
+        result = {"status": "ok", "cell": cell_id_record(cell), "env_kwargs": env_kwargs, "metric": board["metric"],
+                  "policies": {name: {"kind": row["kind"], "mean": row["metrics"][board["metric"]]["mean"],
+                                      "episodes": len(row["episodes"]),
+                                      "violating_episodes": sum(any(episode_violations(r).values())
+                                                                for r in row["episodes"])}
                                for name, row in board["policies"].items()},
                   "wall_s": time.perf_counter() - t0}
         _atomic_json(d / "result.json", result)
@@ -261,7 +280,8 @@ def aggregate(config: SweepConfig, out: Path) -> dict[str, Any]:
     for c in config.cells:
         d = cells_dir / c.cell_id
         g = groups.setdefault(c.group, {"env_id": c.env_id, "algo": c.algo, "params": dict(c.params),
-                                         "values": {}, "kinds": {}, "metric": None, "seeds": []})
+                                         "values": {}, "kinds": {}, "metric": None, "seeds": [],
+                                         "episodes": {}, "violating": {}})
         if (d / "result.json").exists():
             r = json.loads((d / "result.json").read_text())
             g["metric"] = r["metric"]
@@ -269,6 +289,8 @@ def aggregate(config: SweepConfig, out: Path) -> dict[str, Any]:
             for name, row in r["policies"].items():
                 g["values"].setdefault(name, []).append(row["mean"])
                 g["kinds"][name] = row["kind"]
+                g["episodes"][name] = g["episodes"].get(name, 0) + int(row.get("episodes", 0))
+                g["violating"][name] = g["violating"].get(name, 0) + int(row.get("violating_episodes", 0))
         elif (d / "error.json").exists():
             failed.append(json.loads((d / "error.json").read_text()))
         else:
@@ -281,6 +303,7 @@ def aggregate(config: SweepConfig, out: Path) -> dict[str, Any]:
         rows.append({"env_id": g["env_id"], "algo": g["algo"], "params": g["params"], "metric": g["metric"],
                      "seeds": g["seeds"],
                      "policies": {n: {"kind": g["kinds"][n], **s, "values": list(g["values"][n]),
+                                      "episodes": g["episodes"][n], "violating_episodes": g["violating"][n],
                                       "ratio_to_best_baseline": s["mean"] / best if best else math.nan}
                                   for n, s in stats.items()}})
     summary = {"grid": config.grid_keys, "cells": len(config.cells), "groups": rows, "failed": failed}
@@ -306,14 +329,16 @@ def format_sweep(summary: dict[str, Any]) -> str:
         lines += ["", f"Metric `{metric}`{label}: a seed's value is its cell's mean over the held-out episodes; "
                       "mean and 95 % Student-t CI across seeds.", "",
                   "| env | algo | " + " | ".join(summary["grid"])
-                  + f" | policy | kind | mean{label} | 95% CI{label} | seeds | ratio to best baseline |",
-                  "|---|---|" + "---|" * len(summary["grid"]) + "---|---|---:|---:|---:|---:|"]
+                  + f" | policy | kind | mean{label} | 95% CI{label} | seeds | ratio to best baseline "
+                    "| episodes with a violation |",
+                  "|---|---|" + "---|" * len(summary["grid"]) + "---|---|---:|---:|---:|---:|---:|"]
         for r in (r for r in summary["groups"] if r["metric"] == metric):
             for name, s in sorted(r["policies"].items(), key=lambda kv: -kv[1]["mean"]):
                 params = " | ".join(str(r["params"][k]) for k in summary["grid"])
                 ci = f"±{s['ci95'] / scale:.4f}" if math.isfinite(s["ci95"]) else "n/a (1 seed)"
                 lines.append(f"| {r['env_id'].split('/')[-1]} | {r['algo']} | {params} | {name} | {s['kind']} | "
-                             f"{s['mean'] / scale:.4f} | {ci} | {s['n']} | {s['ratio_to_best_baseline']:.4f} |")
+                             f"{s['mean'] / scale:.4f} | {ci} | {s['n']} | {s['ratio_to_best_baseline']:.4f} | "
+                             f"{s.get('violating_episodes', '?')}/{s.get('episodes', '?')} |")
     if summary["failed"]:
         lines += ["", "## Failed or missing cells", ""]
         for f in summary["failed"]:
@@ -336,6 +361,23 @@ def plot_param(summary: dict[str, Any], key: str, path: Path) -> list[Path]:
     return written
 
 
+def param_label(env_ids: Sequence[str], key: str) -> str:
+    """A swept env keyword in words with its unit (``eavesdropper radius (m)``), from the scenario
+    field's metadata of the first env id that has the field (:func:`secure_env.scenarios.validation.field_label`)."""
+    from agents.evaluation import make_env
+    from secure_env.scenarios.validation import field_label
+
+    for env_id in env_ids:
+        env = make_env(env_id)
+        try:
+            label = field_label(env.unwrapped.scenario, key)
+        finally:
+            env.close()
+        if label != key:
+            return label
+    return key
+
+
 def param_figure(summary: dict[str, Any], key: str, metric: str) -> Any:
     """``metric`` vs one swept parameter, one line per (algo, policy), in the metric's display unit
     (:func:`agents.evaluation.unit`), with 95 % Student-t CI error bars across seeds (each seed's
@@ -343,9 +385,9 @@ def param_figure(summary: dict[str, Any], key: str, metric: str) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from agents.evaluation import summarise, unit
+    from agents.evaluation import metric_label, summarise, unit
 
-    scale, label = unit(metric)
+    scale, _ = unit(metric)
     envs = sorted({r["env_id"].split("/")[-1] for r in summary["groups"] if r["metric"] == metric})
     # tag -> x -> seed -> the seed's values over the other swept parameters
     series: dict[str, dict[Any, dict[Any, list[float]]]] = {}
@@ -359,7 +401,7 @@ def param_figure(summary: dict[str, Any], key: str, metric: str) -> Any:
             by_seed = series.setdefault(tag, {}).setdefault(r["params"][key], {})
             for seed, value in zip(r["seeds"], s.get("values", [s["mean"]])):
                 by_seed.setdefault(seed, []).append(value)
-    fig = Figure(figsize=(7, 4.5), dpi=110)
+    fig = Figure(figsize=(8.5, 4.5), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     markers = "osD^v<>p"
@@ -377,18 +419,21 @@ def param_figure(summary: dict[str, Any], key: str, metric: str) -> Any:
         ax.set_xticks(sorted(all_x))
     others = [k for k in summary["grid"] if k != key]
     averaged = f"each seed averaged over {', '.join(others)}; " if others else ""
-    ax.set_xlabel(key)
-    ax.set_ylabel(f"{metric}{label}")
-    ax.set_title(f"{', '.join(envs)}: {metric}{label} vs {key}\n"
+    words = metric_label(metric)
+    xlabel = param_label(sorted({r["env_id"] for r in summary["groups"] if r["metric"] == metric}), key)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(words)
+    ax.set_title(f"{', '.join(envs)}: {words} vs {xlabel}\n"
                  f"mean and 95 % CI across seeds ({averaged}error bars: Student t)", fontsize=9)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # off the data
     fig.tight_layout()
     return fig
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from agents.cli import OneLineParser
+    from agents.training import check_out_dir
 
     p = OneLineParser(prog="train.py sweep", description="Run a YAML grid of train + score cells on Ray.")
     p.add_argument("config", help="sweep YAML file")
@@ -415,6 +460,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else 2
     name = config.raw.get("name") or Path(args.config).stem
     out = Path(args.out) if args.out else (config.out or Path("runs") / "sweeps" / str(name))
+    try:
+        check_out_dir(out, "--out" if args.out else "out (sweep config)")
+    except ValueError as err:
+        print(f"train.py sweep: error: {err}", file=sys.stderr)
+        return 2
     if args.dry_run:
         done = sum((out / "cells" / c.cell_id / "result.json").exists() for c in config.cells)
         for c in config.cells:
@@ -423,8 +473,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     summary = run_sweep(config, out, address=args.address, num_cpus=args.num_cpus, sequential=args.sequential)
     print((out / "sweep.md").read_text())
+    plots = sorted(str(p) for p in out.glob("sweep_*.png"))
     print(f"{summary['executed']} cells run, {summary['skipped']} already done, {len(summary['failed'])} failed; "
-          f"{summary['wall_s']:.1f} s; wrote {out / 'sweep.json'}, {out / 'sweep.md'}")
+          f"{summary['wall_s']:.1f} s; wrote {out / 'sweep.json'}, {out / 'sweep.md'}"
+          + (f", {', '.join(plots)}" if plots else ""))
+    if summary["failed"]:
+        print(f"train.py sweep: error: {len(summary['failed'])} of {len(config.cells)} cells failed "
+              f"(errors in sweep.md and {out / 'cells'}/*/error.json); run the same command again to retry them",
+              file=sys.stderr)
+        return 1
     return 0
 
 

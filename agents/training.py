@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import json
 import math
 import os
@@ -34,7 +35,7 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from agents.factory import algo_class, coerce_numbers, load_hyperparams, validate_hyperparams
+from agents.factory import ALGOS, algo_class, coerce_numbers, load_hyperparams, validate_hyperparams
 
 DEFAULT_CHECKPOINT_FREQ = 10_000
 RUN_FILE = "run.json"
@@ -107,6 +108,53 @@ def default_out_dir(env_id: str, algo: str, seed: int, baselines_only: bool = Fa
         if len(name) > 120:
             name = f"{name[:110]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
     return Path("runs") / env / name
+
+
+def check_out_dir(out: Path, flag: str = "--out") -> None:
+    """ValueError (one line, naming ``flag``) when ``out`` cannot be a run folder: it is a file, a
+    folder above it is a file, or the nearest existing folder cannot be written."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {out} is a file, not a folder: choose another {flag}")
+    existing = out
+    while not existing.exists():
+        if existing.is_symlink():
+            raise ValueError(f"{flag} {out}: {existing} is a broken symbolic link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{flag} {out}: {existing} is a file, so no folder can be made under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {out}: {existing} is not writable (permission denied)")
+
+
+def effective_timesteps(algo: str, timesteps: int, hyperparams: Mapping[str, Any], n_envs: int) -> int:
+    """The timesteps SB3 actually runs for a ``timesteps`` budget: whole rollouts of ``n_steps x
+    n_envs`` for PPO and A2C, whole collection rounds of ``train_freq x n_envs`` steps (``train_freq``
+    counted in steps) for SAC and TD3, rounded up (``learn`` finishes the rollout it is in)."""
+    if timesteps <= 0:
+        return 0
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+    cls = algo_class(algo)
+    params = inspect.signature(cls.__init__).parameters
+    if issubclass(cls, OnPolicyAlgorithm):
+        steps = hyperparams.get("n_steps", params["n_steps"].default)
+    else:
+        freq = hyperparams.get("train_freq", params["train_freq"].default)
+        if isinstance(freq, (list, tuple)):
+            freq = freq[0] if len(freq) == 2 and str(freq[1]) == "step" else 1
+        steps = freq
+    chunk = max(int(steps), 1) * int(n_envs)
+    return -(-int(timesteps) // chunk) * chunk
+
+
+def finished_run(out: Path, identity: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``out``'s run record when it holds this very run (:func:`run_identity` equal to
+    ``identity``) and that run has finished (status ``done``); else None."""
+    record = read_run(out)
+    if record is None or record.get("status") != "done" or run_identity(record) != _plain(dict(identity)):
+        return None
+    return record
 
 
 # -- run records ---------------------------------------------------------------------------------
@@ -260,7 +308,8 @@ def _try_model(algo: str, settings: Mapping[str, Any], env: Any) -> None:
 def prepare_run(cfg: TrainConfig) -> dict[str, Any]:
     """The run's settings (:data:`SETTING_KEYS`), checked before anything is created.
 
-    A fresh run merges the YAML file, ``cfg``'s overrides and flags, validates every
+    ``timesteps`` is what SB3 will run (:func:`effective_timesteps`: the budget rounded up to
+    whole rollouts). A fresh run merges the YAML file, ``cfg``'s overrides and flags, validates every
     hyperparameter (types, ranges, the algorithm's signature; then the algorithm's constructor on a
     spaces-only VecEnv) and builds the env once. A resume reads ``<out>/run.json``, requires a
     checkpoint and refuses a ``cfg`` field that disagrees with the run. Raises a one-line
@@ -279,6 +328,7 @@ def prepare_run(cfg: TrainConfig) -> dict[str, Any]:
     timesteps = cfg.timesteps if cfg.timesteps is not None else run.get("n_timesteps", 50_000)
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 0:
         raise ValueError(f"timesteps must be an integer >= 0, got {timesteps!r}")
+    timesteps = effective_timesteps(algo, timesteps, kwargs, int(run.get("n_envs", 8)))
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
         raise ValueError(f"--seed must be an integer in [0, 2**32), got {cfg.seed!r}")
     env_kwargs = {**(run.get("env_kwargs") or {}), **cfg.env_kwargs}
@@ -321,6 +371,9 @@ def _resume_settings(cfg: TrainConfig) -> dict[str, Any]:
     given = {"env_id": cfg.env_id, "algo": cfg.algo.lower(), "seed": cfg.seed, "vectorized": bool(cfg.vectorized)}
     if cfg.timesteps is not None:
         given["timesteps"] = cfg.timesteps
+        if isinstance(cfg.timesteps, int) and cfg.timesteps >= 0 and record.get("algo") in ALGOS:
+            given["timesteps"] = effective_timesteps(record["algo"], cfg.timesteps, record["hyperparams"] or {},
+                                                     int(record["n_envs"]))
     if cfg.n_envs is not None:
         given["n_envs"] = cfg.n_envs
     for key, value in given.items():
@@ -685,7 +738,7 @@ def learning_curve_figure(out: Path, title: str, board: Mapping[str, Any] | None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from agents.evaluation import unit
+    from agents.evaluation import metric_label, unit
 
     curve = learning_curve(out)
     env_id = env_id or (board or {}).get("env_id")
@@ -705,9 +758,9 @@ def learning_curve_figure(out: Path, title: str, board: Mapping[str, Any] | None
     _curve_panel(axes[0], curve.timesteps, curve.returns, levels("return", 1.0), styles,
                  RETURN_LABELS.get(env_id or "", "episode return (sum of rewards)"))
     if has_metric:
-        scale, label = unit(metric)
+        scale, _ = unit(metric)
         _curve_panel(axes[1], curve.timesteps, curve.metric_values / scale, levels(metric, scale), styles,
-                     f"{metric}{label}\nper training episode")
+                     f"{metric_label(metric)}\nper training episode")
     if not len(curve.timesteps):
         axes[0].text(0.5, 0.5, "no finished training episode", ha="center", transform=axes[0].transAxes)
     axes[-1].set_xlabel("timesteps (global step at each episode's end)")

@@ -212,13 +212,17 @@ def invalid_values(meta: dict[str, Any]) -> st.SearchStrategy[Any]:
     bad_type = st.sampled_from(["1", None, [1.0], {"x": 1}])
     kind = meta["kind"]
     if kind == "number":
-        options = [bad_type, st.sampled_from([math.nan, math.inf, -math.inf, True])]
+        # a string Python reads as a number ("1e2") is a number (issue 18: YAML reads 1e2 as a
+        # string); strings that are no number are not, nor are numeric strings out of range
+        not_a_number = st.sampled_from(["one", "1x", "", "1,5", None, [1.0], {"x": 1}])
+        options = [not_a_number, st.sampled_from([math.nan, math.inf, -math.inf, True, "nan", "inf"])]
         lo, hi = meta["lo"], meta["hi"]
         if lo is not None:
             below = st.floats(-1e300, lo, exclude_max=not meta["lo_open"]) if lo > -1e300 else st.nothing()
             options.append(below)
         if hi is not None:
             options.append(st.floats(hi, 1e300, exclude_min=not meta["hi_open"]))
+            options.append(st.floats(hi, 1e300, exclude_min=True).map(repr))   # "1e+300" and the like
         if meta["integer"]:
             lo_i = 1 if lo is None else lo
             hi_i = 1e6 if hi is None else min(hi, 1e6)

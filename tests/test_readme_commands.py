@@ -12,7 +12,9 @@ spans in the prose and tables), so a README edit that breaks one fails here:
 - inline ``python train.py ...`` (prose, the results table): run as written with ``--dry-run``
   (every flag, setting, env keyword and the run folder checked, nothing trained: each is a full
   training run of minutes); ``-m slow`` runs them too, with the budget.
-- ``python train.py sweep ...``: run with ``--dry-run`` (the config is validated, nothing started).
+- ``python train.py sweep ...``: run with ``--dry-run`` (the config is validated, nothing started);
+  ``-m slow`` runs the local ones (no ``--address``: that needs a running cluster) for real and
+  checks that every cell finished and the plot of each swept parameter was written.
 - ``python -m MODULE ...`` and ``python SCRIPT.py ...`` (reproduction, benchmarks): their argument
   parser must accept the README's arguments (the work itself is not run: minutes each).
 - ```python blocks: executed.
@@ -33,6 +35,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -116,9 +119,12 @@ def _run_readme(tmp_path: Path, monkeypatch, capsys, full_inline: bool) -> list[
             continue
         if words[1:2] == ["train.py"]:
             args = words[2:]
-            dry = args[:1] == ["sweep"] or not (in_block or full_inline)
+            is_sweep = args[:1] == ["sweep"]
+            dry = (is_sweep and (not full_inline or "--address" in args)) or not (in_block or full_inline)
             if dry:
                 extra = ["--dry-run"]
+            elif is_sweep:
+                extra = []          # the example's own budget (a few minutes on 2 cores)
             elif "--resume" in args:
                 extra = ["--eval-episodes", "1", "--no-progress"]
             elif "--baselines-only" in args:
@@ -133,6 +139,12 @@ def _run_readme(tmp_path: Path, monkeypatch, capsys, full_inline: bool) -> list[
             assert code == 0, f"{cmd}: exit {code}: {err.strip()}"
             if dry:
                 assert "dry run" in out, cmd
+            elif is_sweep:
+                done = re.search(r"(\d+) cells run, \d+ already done, 0 failed; .* wrote (\S+)/sweep\.json", out)
+                assert done and int(done.group(1)) > 0, f"{cmd}\n{out[-2000:]}"
+                config = yaml.safe_load((tmp_path / args[1]).read_text())
+                for key in config["grid"]:
+                    assert (Path(done.group(2)) / f"sweep_{key}.png").stat().st_size > 5000, cmd
             else:
                 scores = re.search(r"^wrote (.+)/scores\.json and ", out, re.M)
                 assert scores, f"{cmd}: no scoreboard written\n{out[-2000:]}"
@@ -170,6 +182,7 @@ def test_every_readme_command_runs_as_written(tmp_path, monkeypatch, capsys):
 def test_every_readme_command_runs_as_written_including_the_inline_ones(tmp_path, monkeypatch, capsys):
     ran = _run_readme(tmp_path, monkeypatch, capsys, full_inline=True)
     assert sum(c.startswith("python train.py") for c in ran) >= 6
+    assert any(c.startswith("python train.py sweep") and "--address" not in c for c in ran)
 
 
 def test_readme_python_blocks_run():

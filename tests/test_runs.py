@@ -346,7 +346,8 @@ def test_sweep_table_and_plot_are_in_kbit_per_joule_and_labelled():
     assert "| 10 | algorithm3 | baseline | 0.6500 |" in md and "| 10 | ppo | agent | 0.5200 |" in md
     fig = param_figure(summary, "eve_radius_m", "energy_efficiency_bits_per_joule")
     ax = fig.axes[0]
-    assert "(kbit/J)" in ax.get_ylabel() and "(kbit/J)" in ax.get_title() and "95 % CI" in ax.get_title()
+    assert ax.get_ylabel() == "energy efficiency (kbit/J)" and ax.get_xlabel() == "eavesdropper radius (m)"
+    assert "(kbit/J)" in ax.get_title() and "95 % CI" in ax.get_title()
     bars = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
     assert len(bars) == 2
     agent = next(c for c in bars if c.get_label() == "ppo (agent)")
@@ -355,3 +356,179 @@ def test_sweep_table_and_plot_are_in_kbit_per_joule_and_labelled():
     seg = agent.lines[2][0].get_segments()[0]
     half = (seg[1][1] - seg[0][1]) / 2
     assert half == pytest.approx(4.302653 * 0.02 / math.sqrt(3), rel=1e-4)
+
+
+# -- issue 18: every command does what it says, every failure says so --------------------------
+def test_a_finished_run_asked_again_shows_its_scoreboard_and_overwrite_retrains(run_copy, capsys):
+    """The same command on a finished run prints its scoreboard and runs nothing (it retrained
+    from scratch before); ``--overwrite`` retrains."""
+    before = snapshot(run_copy)
+    code, out, err = run_cli([*TINY, "--out", str(run_copy)], capsys)
+    assert code == 0, err
+    assert "already holds this run (256 timesteps), finished" in out and "--overwrite retrains" in out
+    assert (run_copy / "scores.md").read_text().strip() in out
+    assert snapshot(run_copy) == before
+    code, out, err = run_cli([*TINY, "--out", str(run_copy), "--dry-run"], capsys)
+    assert code == 0 and "already holds this run" in out
+    code, out, err = run_cli([*TINY, "--out", str(run_copy), "--overwrite"], capsys)
+    assert code == 0, err
+    assert "training ->" in out
+    assert (run_copy / "model.zip").stat().st_mtime_ns != before["model.zip"][1]
+
+
+def test_a_finished_run_killed_while_scoring_is_scored_not_retrained(run_copy, capsys):
+    (run_copy / "scores.md").unlink()
+    (run_copy / "scores.json").unlink()
+    model = (run_copy / "model.zip").stat().st_mtime_ns
+    code, out, err = run_cli([*TINY, "--out", str(run_copy)], capsys)
+    assert code == 0, err
+    assert "trained (256 timesteps) but not scored: scoring it" in out
+    assert (run_copy / "model.zip").stat().st_mtime_ns == model
+    assert "ppo" in json.loads((run_copy / "scores.json").read_text())["policies"]
+
+
+@pytest.mark.parametrize("timesteps, expected", [("100", 128), ("64", 64), ("1", 64)])
+def test_folder_names_and_run_json_hold_the_timesteps_that_run(tmp_path, monkeypatch, capsys, timesteps,
+                                                               expected):
+    """PPO runs whole rollouts (n_steps x n_envs = 32 x 2 here): --timesteps 100 runs 128."""
+    monkeypatch.chdir(tmp_path)
+    argv = [a if a != "256" else timesteps for a in TINY]
+    code, out, err = run_cli([*argv, "--dry-run"], capsys)
+    assert code == 0, err
+    assert f"{expected} timesteps" in out and f"_timesteps={expected}" in out
+
+
+def test_effective_timesteps_per_algorithm():
+    from agents.training import effective_timesteps
+
+    assert effective_timesteps("ppo", 64, {}, 8) == 2048 * 8           # PPO's default n_steps 2048
+    assert effective_timesteps("ppo", 100, {"n_steps": 32}, 2) == 128
+    assert effective_timesteps("a2c", 7, {}, 1) == 10                   # A2C's default n_steps 5
+    assert effective_timesteps("sac", 7, {}, 2) == 8                    # one step per env per round
+    assert effective_timesteps("td3", 7, {"train_freq": [4, "step"]}, 1) == 8
+    assert effective_timesteps("ppo", 0, {}, 8) == 0
+
+
+def test_a_short_run_records_what_ran(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = [a if a != "256" else "100" for a in TINY]
+    code, printed, err = run_cli([*argv, "--out", str(out)], capsys)
+    assert code == 0, err
+    assert "128 timesteps (--timesteps 100 rounded up to whole rollouts of ppo)" in printed
+    record = _record(out)
+    assert record["timesteps"] == 128 == record["timesteps_done"]
+
+
+@pytest.mark.parametrize("make, flags, needle", [
+    (lambda d: (d / "afile").write_text("x"), ["--out", "{d}/afile"], "is a file, not a folder"),
+    (lambda d: (d / "afile").write_text("x"), ["--out", "{d}/afile/sub"], "is a file, so no folder can be made"),
+])
+@pytest.mark.parametrize("dry", [False, True])
+def test_path_problems_are_one_line_exit_2_in_dry_run_too(tmp_path, capsys, make, flags, needle, dry):
+    make(tmp_path)
+    argv = [*TINY, *(f.format(d=tmp_path) for f in flags), *(["--dry-run"] if dry else [])]
+    code, out, err = run_cli(argv, capsys)
+    one_line_error(code, err, needle)
+    assert "dry run" not in out
+
+
+@pytest.mark.parametrize("env_id, needle", [
+    ("CartPole-v1", "env 'CartPole-v1': train.py trains and scores the library's ids only"),
+    ("NoSuchEnv-v0", "unknown env id 'NoSuchEnv-v0'"),
+])
+def test_ids_outside_the_library_are_refused(tmp_path, capsys, env_id, needle):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["--env", env_id, "--timesteps", "64", "--out", str(out)], capsys)
+    one_line_error(code, err, needle)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--hp", "gamma=1.5"], "--hp gamma=1.5 is out of range: expected a value in [0.0, 1.0]"),
+    (["--hp", "gamma=-0.1"], "--hp gamma=-0.1 is out of range"),
+    (["--hp", "gae_lambda=1.01"], "--hp gae_lambda=1.01 is out of range: expected a value in [0.0, 1.0]"),
+    (["--hp", "clip_range=0"], "--hp clip_range=0 is out of range: expected a value in (0.0, inf)"),
+    (["--hp", "learning_rate=-1e-3"], "--hp learning_rate=-0.001 is out of range"),
+    (["--hp", "n_epochs=0"], "--hp n_epochs=0 is out of range: expected a value in [1, inf)"),
+    (["--hp", "ent_coef=-0.5"], "--hp ent_coef=-0.5 is out of range"),
+    (["--algo", "sac", "--hp", "tau=2"], "--hp tau=2 is out of range: expected a value in (0.0, 1.0]"),
+])
+def test_hyperparameters_out_of_their_range_are_refused(tmp_path, capsys, flags, needle):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["--env", ENV_ID, "--out", str(out), "--timesteps", "64", *flags], capsys)
+    one_line_error(code, err, needle)
+    assert not out.exists()
+
+
+def test_hyperparameter_files_are_inside_the_ranges():
+    from agents.factory import ALGOS, load_hyperparams, validate_hyperparams
+
+    for algo in ALGOS:
+        for env_id in ("secure_env/QkdNoma-v0", "secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0"):
+            validate_hyperparams(algo, load_hyperparams(algo, env_id))
+
+
+@pytest.mark.parametrize("value", ["1e2", "1.0e2", "100", "1E2"])
+def test_env_keywords_take_the_floats_yaml_and_python_write(tmp_path, capsys, value):
+    out = tmp_path / "run"
+    code, printed, err = run_cli(["--env", "secure_env/UavSecureOfdma-v0", "--env-kw", f"eve_radius_m={value}",
+                                  "--timesteps", "64", "--out", str(out), "--dry-run"], capsys)
+    assert code == 0, err
+    import gymnasium as gym
+
+    assert gym.make("secure_env/UavSecureOfdma-v0", eve_radius_m=value).unwrapped.scenario.eve_radius_m == 100.0
+
+
+@pytest.mark.parametrize("value, needle", [
+    ("1e7", "eve_radius_m=10000000.0 is out of range: expected a finite number in [0.0, 1000000.0] m"),
+    ("-1e1", "eve_radius_m=-10.0 is out of range"),
+    ("abc", "eve_radius_m='abc' is invalid: expected a finite number"),
+    ("nan", "is invalid: expected a finite number"),
+])
+def test_env_keyword_numbers_out_of_range_say_so(tmp_path, capsys, value, needle):
+    code, _, err = run_cli(["--env", "secure_env/UavSecureOfdma-v0", "--env-kw", f"eve_radius_m={value}",
+                            "--timesteps", "64", "--out", str(tmp_path / "run"), "--dry-run"], capsys)
+    one_line_error(code, err, needle)
+
+
+def test_scenario_validation_reads_numeric_strings_everywhere():
+    from secure_env.scenarios import make_scenario
+
+    s = make_scenario("cai2019", eve_radius_m="1e2", eve_xy=["1e2", 5], num_slots="5e1", peak_power_w="2.5")
+    assert (s.eve_radius_m, s.eve_xy, s.num_slots, s.peak_power_w) == (100.0, (100.0, 5.0), 50, 2.5)
+    with pytest.raises(ValueError, match=r"peak_power_w='1.0e9' is out of range"):
+        make_scenario("cai2019", peak_power_w="1.0e9")
+    with pytest.raises(ValueError, match=r"num_slots='5.5' is invalid: expected an integer"):
+        make_scenario("cai2019", num_slots="5.5")
+    with pytest.raises(ValueError, match=r"random_users='1' is invalid"):
+        make_scenario("cai2019", random_users="1")
+
+
+def test_plot_labels_are_words_with_units(finished_run):
+    from agents.evaluation import metric_label
+    from agents.sweep import param_label
+    from agents.training import learning_curve_figure
+    from secure_env.scenarios import make_scenario
+    from secure_env.scenarios.validation import field_label
+
+    assert metric_label("secure_energy_efficiency_bits_per_joule") == "secure energy efficiency (kbit/J)"
+    assert metric_label("energy_efficiency_bits_per_joule") == "energy efficiency (kbit/J)"
+    assert metric_label("mean_min_secure_rate_bps") == "mean minimal secure rate (Mbit/s)"
+    assert field_label(make_scenario("cai2019"), "eve_radius_m") == "eavesdropper radius (m)"
+    assert param_label(["secure_env/QuantumUav-v0"], "peak_power_w") == "peak transmit power (W)"
+    assert param_label(["secure_env/QkdNoma-v0"], "num_users") == "number of users"
+    board = json.loads((finished_run / "scores.json").read_text())
+    fig = learning_curve_figure(finished_run, "t", board, ENV_ID)
+    assert fig.axes[1].get_ylabel().startswith("mean minimal secure rate (Mbit/s)")
+    assert "_" not in fig.axes[1].get_ylabel()
+
+
+def test_a_finished_baselines_scoreboard_asked_again_is_shown(tmp_path, capsys):
+    argv = ["--baselines-only", "--env", ENV_ID, "--out", str(tmp_path / "b"), "--eval-episodes", "1",
+            "--env-kw", "frames_per_episode=4"]
+    assert run_cli(argv, capsys)[0] == 0
+    before = snapshot(tmp_path / "b")
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert "already holds these baselines' scores, finished" in out and "--overwrite rescores" in out
+    assert snapshot(tmp_path / "b") == before

@@ -18,7 +18,7 @@ INVALID = [
     ("num_users", 2.5),
     ("num_users", True),
     ("num_users", -3),
-    ("num_users", "2"),
+    ("num_users", "two"), ("num_users", "2.5"),
     ("alpha_beta", 0),
     ("alpha_beta", 0.0),
     ("alpha_beta", 0.6),

@@ -103,20 +103,92 @@ def test_killed_sweep_resumes_with_only_the_missing_cells(tmp_path, ray_availabl
     assert len(list(out.glob("cells/*/result.json"))) == 4
 
 
-def test_a_failing_cell_is_reported_while_the_others_finish(tmp_path, ray_available):
-    # A2C does not take batch_size: its cells raise in the algorithm's constructor
+def test_hyperparameters_a_cell_would_reject_fail_the_config_before_any_task(tmp_path, capsys):
+    # A2C does not take batch_size: prepare_run (what every cell runs first) refuses it at load time
     cfg = {**TINY, "algos": ["ppo", "a2c"], "seeds": [0], "hyperparams": {"n_steps": 32, "batch_size": 32}}
     out = tmp_path / "out"
-    res = subprocess.run(_cmd(_write(tmp_path, cfg), out), cwd=ROOT, env=_env(), capture_output=True, text=True,
-                         timeout=600)
-    assert res.returncode == 0, res.stderr[-2000:]
+    code = sweep.main([str(_write(tmp_path, cfg)), "--out", str(out), "--sequential"])
+    err = capsys.readouterr().err
+    assert code == 2 and "a2c" in err and "batch_size" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_failing_cell_is_reported_the_others_finish_and_the_sweep_exits_non_zero(tmp_path, capsys,
+                                                                                   monkeypatch):
+    """A cell that raises while training (here: seed 1's) is listed in sweep.md; the sweep finishes
+    the others, says how many failed and exits 1 (it exited 0 before)."""
+    from agents import training
+
+    real_train = training.train
+
+    def train(cfg, settings=None):
+        if cfg.seed == 1:
+            raise RuntimeError("simulated crash in seed 1")
+        return real_train(cfg, settings)
+
+    monkeypatch.setattr(training, "train", train)
+    cfg = {**TINY, "grid": {"num_users": [2]}}
+    out = tmp_path / "out"
+    code = sweep.main([str(_write(tmp_path, cfg)), "--out", str(out), "--sequential"])
+    printed = capsys.readouterr()
+    assert code == 1
+    assert "1 of 2 cells failed" in printed.err and "Traceback" not in printed.err
     summary = json.loads((out / "sweep.json").read_text())
-    assert len(summary["failed"]) == 2
-    assert all(f["cell"]["algo"] == "a2c" and "batch_size" in f["error"] for f in summary["failed"])
+    assert len(summary["failed"]) == 1 and summary["failed"][0]["cell"]["seed"] == 1
+    assert "simulated crash in seed 1" in summary["failed"][0]["error"]
     ok = [g for g in summary["groups"] if g["seeds"]]
-    assert len(ok) == 2 and all(g["algo"] == "ppo" for g in ok)
+    assert len(ok) == 1 and ok[0]["seeds"] == [0]
     md = (out / "sweep.md").read_text()
-    assert "Failed or missing cells" in md and "batch_size" in md
+    assert "Failed or missing cells" in md and "simulated crash" in md
+    assert (out / "sweep_num_users.png").is_file()
+    # the next run retries the failed cell only and, now that it passes, exits 0
+    monkeypatch.setattr(training, "train", real_train)
+    assert sweep.main([str(_write(tmp_path, cfg)), "--out", str(out), "--sequential"]) == 0
+    assert json.loads((out / "sweep.json").read_text())["executed"] == 1
+
+
+@pytest.mark.parametrize("env_id, metric", [("secure_env/UavSecureOfdma-v0", "energy_efficiency_bits_per_joule"),
+                                            ("secure_env/QuantumUav-v0", "secure_energy_efficiency_bits_per_joule")])
+def test_uav_sweeps_score_each_cell_in_the_env_it_trained_in(tmp_path, capsys, env_id, metric):
+    """The tuned UAV entries train in the velocity mode (env_kwargs of the hyperparameter file):
+    every cell failed with a broadcast error when it was scored in the full mode."""
+    cfg = {"env_id": env_id, "algos": ["ppo"], "seeds": [0], "timesteps": 64, "eval_episodes": 1,
+           "hyperparams": {"n_envs": 2, "n_steps": 32, "batch_size": 64}, "grid": {"eve_radius_m": [10, "1.5e2"]}}
+    out = tmp_path / "out"
+    code = sweep.main([str(_write(tmp_path, cfg)), "--out", str(out), "--sequential"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["failed"] == [] and summary["executed"] == 2
+    assert sorted(g["params"]["eve_radius_m"] for g in summary["groups"]) == [10, 150.0]
+    for g in summary["groups"]:
+        assert g["metric"] == metric
+        assert {"ppo", "algorithm3" if "Uav" in env_id and "Quantum" not in env_id else "algorithm3_qkd"} \
+            <= set(g["policies"])
+        for p in g["policies"].values():
+            assert p["episodes"] == 1 and 0 <= p["violating_episodes"] <= 1
+    for result in out.glob("cells/*/result.json"):
+        scored = json.loads(result.read_text())["env_kwargs"]
+        assert scored["action_mode"] == "velocity" and scored["eve_radius_m"] in (10, 150.0)
+    assert "episodes with a violation" in (out / "sweep.md").read_text()
+    plot = out / "sweep_eve_radius_m.png"
+    assert plot.stat().st_size > 5000
+    fig = sweep.param_figure(summary, "eve_radius_m", metric)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "eavesdropper radius (m)" and "(kbit/J)" in ax.get_ylabel()
+    assert "_" not in ax.get_xlabel() + ax.get_ylabel()
+    legend = ax.get_legend()
+    fig.canvas.draw()
+    assert not legend.get_window_extent().overlaps(ax.get_window_extent())   # off the data
+
+
+def test_sweep_out_on_a_file_is_one_line_exit_2(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for extra in ([], ["--dry-run"]):
+        assert sweep.main([str(_write(tmp_path, TINY)), "--out", str(afile), "--sequential", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "is a file, not a folder" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("change, needle", [
@@ -127,6 +199,8 @@ def test_a_failing_cell_is_reported_while_the_others_finish(tmp_path, ray_availa
     ({"algos": ["dqn"]}, "algos"),
     ({"grid": {"num_users": [2, 0]}}, "num_users"),
     ({"env_id": "secure_env/Nope-v0"}, "env_ids"),
+    ({"env_id": "CartPole-v1"}, "the library's ids only"),
+    ({"hyperparams": {"gamma": 1.5}}, "gamma=1.5 is out of range"),
 ])
 def test_malformed_config_fails_before_any_task_with_the_key_named(tmp_path, capsys, change, needle):
     cfg = {**TINY, **change}

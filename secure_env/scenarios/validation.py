@@ -17,31 +17,59 @@ T = TypeVar("T")
 
 
 def bounds(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-           hi_open: bool = False, integer: bool = False, unit: str = "") -> dict[str, Any]:
-    """Field metadata for a real (or integer) number in [lo, hi] (open ends where asked)."""
+           hi_open: bool = False, integer: bool = False, unit: str = "", label: str = "") -> dict[str, Any]:
+    """Field metadata for a real (or integer) number in [lo, hi] (open ends where asked); ``label``
+    names the quantity in words for plots and tables (:func:`field_label`)."""
     return {"kind": "number", "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open,
-            "integer": integer, "unit": unit}
+            "integer": integer, "unit": unit, "label": label}
 
 
-def choice(*options: str) -> dict[str, Any]:
+def choice(*options: str, label: str = "") -> dict[str, Any]:
     """Field metadata for a string taking one of ``options``."""
-    return {"kind": "choice", "options": options}
+    return {"kind": "choice", "options": options, "label": label}
 
 
-def flag(optional: bool = False) -> dict[str, Any]:
+def flag(optional: bool = False, label: str = "") -> dict[str, Any]:
     """Field metadata for a boolean (or None, where ``optional``: "the default for the case")."""
-    return {"kind": "flag", "optional": optional}
+    return {"kind": "flag", "optional": optional, "label": label}
 
 
 def points(count: int | None = None, lo: float | None = None, hi: float | None = None,
-           unit: str = "m") -> dict[str, Any]:
+           unit: str = "m", label: str = "") -> dict[str, Any]:
     """Field metadata for a sequence of finite (x, y) points (``count`` of them if given)."""
-    return {"kind": "points", "count": count, "lo": lo, "hi": hi, "unit": unit}
+    return {"kind": "points", "count": count, "lo": lo, "hi": hi, "unit": unit, "label": label}
 
 
-def point(lo: float | None = None, hi: float | None = None, unit: str = "m") -> dict[str, Any]:
+def point(lo: float | None = None, hi: float | None = None, unit: str = "m", label: str = "") -> dict[str, Any]:
     """Field metadata for one finite (x, y) point."""
-    return {"kind": "point", "lo": lo, "hi": hi, "unit": unit}
+    return {"kind": "point", "lo": lo, "hi": hi, "unit": unit, "label": label}
+
+
+def field_label(scenario: Any, name: str) -> str:
+    """A scenario field in words with its unit, e.g. ``"eavesdropper radius (m)"`` for
+    ``eve_radius_m``, from the field's metadata; the name itself for an unknown field or one
+    without a label."""
+    for f in dataclasses.fields(scenario):
+        if f.name == name and f.metadata.get("label"):
+            unit = f.metadata.get("unit") or ""
+            return f"{f.metadata['label']} ({unit})" if unit else str(f.metadata["label"])
+    return name
+
+
+def as_real(value: Any) -> float | None:
+    """``value`` as a float when it is a real number or a string Python reads as one (``"1e2"``,
+    ``"1.0e9"``: YAML 1.1, and so ``yaml.safe_load``, reads an exponent without a dot or a sign as a
+    string); None for anything else (booleans included)."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
 def _as_point(name: str, value: Any, m: Mapping[str, Any]) -> tuple[float, float]:
@@ -51,8 +79,9 @@ def _as_point(name: str, value: Any, m: Mapping[str, Any]) -> tuple[float, float
     if not isinstance(value, (list, tuple, np.ndarray)) or len(value) != 2:
         raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
     out = []
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
+    for item in value:
+        v = as_real(item)
+        if v is None or not math.isfinite(v):
             raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
         if (m["lo"] is not None and v < m["lo"]) or (m["hi"] is not None and v > m["hi"]):
             raise ValueError(f"{name}={value!r} is out of range: expected {allowed}")
@@ -93,9 +122,10 @@ def check_value(name: str, value: Any, m: Mapping[str, Any]) -> Any:
             raise ValueError(f"{name}={value!r} is invalid: expected one of {list(m['options'])}")
         return value
     allowed = _range_text(m)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    real = as_real(value)
+    if real is None:
         raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
-    x = float(value)
+    x = real
     if not math.isfinite(x):
         raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
     if m["integer"]:

@@ -19,18 +19,18 @@ class QkdNomaScenario:
     ``multiple_access`` selects stage 2: "noma" (the paper's system) or "tdma" (its benchmark).
     """
 
-    num_users: int = field(default=2, metadata=bounds(1, 64, integer=True))
-    p_max_dbm: float = field(default=30.0, metadata=bounds(-30.0, 60.0, unit="dBm"))
-    bandwidth_hz: float = field(default=1e6, metadata=bounds(0.0, 1e12, lo_open=True, unit="Hz"))
-    noise_dbm: float = field(default=-104.0, metadata=bounds(-250.0, 30.0, unit="dBm"))
-    frame_s: float = field(default=1.0, metadata=bounds(0.0, 1e6, lo_open=True, unit="s"))
-    light_speed_mps: float = field(default=3e8, metadata=bounds(0.0, None, lo_open=True, unit="m/s"))
-    photons_m: int = field(default=10, metadata=bounds(1, 1e9, integer=True))
-    alpha_beta: float = field(default=0.5, metadata=bounds(0.0, 0.5, lo_open=True))
-    area_m: float = field(default=1000.0, metadata=bounds(0.0, 1e7, lo_open=True, unit="m"))
-    min_distance_m: float = field(default=1.0, metadata=bounds(0.0, 1e6, lo_open=True, unit="m"))
-    frames_per_episode: int = field(default=20, metadata=bounds(1, 1e7, integer=True))
-    multiple_access: str = field(default="noma", metadata=choice("noma", "tdma"))
+    num_users: int = field(default=2, metadata=bounds(1, 64, integer=True, label="number of users"))
+    p_max_dbm: float = field(default=30.0, metadata=bounds(-30.0, 60.0, unit="dBm", label="maximum total power"))
+    bandwidth_hz: float = field(default=1e6, metadata=bounds(0.0, 1e12, lo_open=True, unit="Hz", label="bandwidth"))
+    noise_dbm: float = field(default=-104.0, metadata=bounds(-250.0, 30.0, unit="dBm", label="noise power"))
+    frame_s: float = field(default=1.0, metadata=bounds(0.0, 1e6, lo_open=True, unit="s", label="frame length"))
+    light_speed_mps: float = field(default=3e8, metadata=bounds(0.0, None, lo_open=True, unit="m/s", label="speed of light"))
+    photons_m: int = field(default=10, metadata=bounds(1, 1e9, integer=True, unit="pairs", label="QKD test pairs m"))
+    alpha_beta: float = field(default=0.5, metadata=bounds(0.0, 0.5, lo_open=True, label="|alpha||beta| of the QKD states"))
+    area_m: float = field(default=1000.0, metadata=bounds(0.0, 1e7, lo_open=True, unit="m", label="cell side"))
+    min_distance_m: float = field(default=1.0, metadata=bounds(0.0, 1e6, lo_open=True, unit="m", label="minimum user distance"))
+    frames_per_episode: int = field(default=20, metadata=bounds(1, 1e7, integer=True, label="frames per episode"))
+    multiple_access: str = field(default="noma", metadata=choice("noma", "tdma", label="multiple access"))
 
     def __post_init__(self) -> None:
         validate(self)
