@@ -2,7 +2,7 @@
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/env_speed.py [--steps 20000] [--repeats 3] [--seed 0]
+    PYTHONPATH=. python benchmarks/env_speed.py [--steps 20000] [--repeats 3] [--mode-pairs 6] [--seed 0] [--modes-only]
                                                 [--out runs/benchmarks/env_speed.json]
 
 For every registered ``secure_env`` id and for Pendulum-v1 (and CartPole-v1) it builds the env with
@@ -22,8 +22,10 @@ floor. Then, for B in ``--batches`` (default 1, 64, 1024), it measures env-steps
 SyncVectorEnv (B single envs in a Python loop) and of the native vector env
 (``vector_entry_point``) for every id and for CartPole-v1 (gymnasium's own CartPoleVectorEnv),
 plus the UAV numpy floor at batch B (the core calls alone). Last, every action mode of the two
-UAV envs with the safety layer off and on (``--modes-only`` runs just that table), and writes all
-of it as JSON.
+UAV envs with the safety layer off and on (``--modes-only`` runs just that table), with the layer's
+share of a step as the median and range of paired repeats, and writes all of it as JSON
+(``env_speed.json``, or ``env_speed_modes.json`` for ``--modes-only``). It prints its expected
+runtime first (about 8 min with the defaults on a quiet 2-core machine; ``--modes-only`` about 2).
 """
 from __future__ import annotations
 
@@ -227,43 +229,83 @@ def vector_table(batches: tuple[int, ...], seed: int, budget_steps: int, repeats
 def mode_table(steps: int, seed: int, repeats: int) -> list[dict[str, Any]]:
     """Single-env steps/s of every action mode of the UAV envs with the safety layer off and on
     (random actions from the action space, so the layer's homing acts often) and the share of a
-    step the layer costs, 1 - off/on time."""
+    step the layer costs, 1 - t_off / t_on.
+
+    Off and on run back to back in every repeat, so each repeat gives one paired share; the table
+    reports their median and range (min..max). Machine noise makes a single pair's share negative
+    now and then (the layer only adds work): a median at or below zero is printed as "< noise"
+    and stored as 0 with the raw median beside it, never as a negative cost."""
     loops: dict[tuple[str, str, bool], Callable[[], float]] = {}
     for env_id in ("secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0"):
         for mode in ("full", "compact", "velocity"):
             for safety in (False, True):
                 loops[(env_id, mode, safety)] = env_loop(env_id, steps, seed, action_mode=mode, safety_layer=safety)
-    best = {key: 0.0 for key in loops}
+    rates: dict[tuple[str, str, bool], list[float]] = {key: [] for key in loops}
     for _ in range(repeats):
         for key, loop in loops.items():
-            best[key] = max(best[key], loop())
+            rates[key].append(loop())
     rows = []
-    print(f"\n{'env':<30} {'action_mode':<10} {'safety off':>11} {'safety on':>11} {'layer share of a step':>22}")
+    print(f"\n{'env':<30} {'action_mode':<10} {'safety off':>11} {'safety on':>11} "
+          f"{'layer share of a step: median (min..max over ' + str(repeats) + ' pairs)':>50}")
     for env_id in ("secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0"):
         for mode in ("full", "compact", "velocity"):
-            off, on = best[(env_id, mode, False)], best[(env_id, mode, True)]
-            share = 1.0 - on / off            # (t_on - t_off) / t_on
+            off_r, on_r = np.array(rates[(env_id, mode, False)]), np.array(rates[(env_id, mode, True)])
+            shares = 1.0 - on_r / off_r                    # per pair: (t_on - t_off) / t_on
+            median = float(np.median(shares))
+            share = max(median, 0.0)
+            off, on = float(off_r.max()), float(on_r.max())
             rows.append({"env": env_id, "action_mode": mode, "safety_off_steps_per_s": off,
-                         "safety_on_steps_per_s": on, "safety_share_of_step": share})
-            print(f"{env_id:<30} {mode:<10} {off:>11.0f} {on:>11.0f} {share:>22.3f}")
+                         "safety_on_steps_per_s": on, "safety_share_of_step": share,
+                         "safety_share_median_raw": median, "safety_share_min": float(shares.min()),
+                         "safety_share_max": float(shares.max()), "pairs": int(len(shares))})
+            text = f"{share:.3f}" if median > 0 else "< noise"
+            print(f"{env_id:<30} {mode:<10} {off:>11.0f} {on:>11.0f} "
+                  f"{text + f' ({shares.min():+.3f}..{shares.max():+.3f})':>50}")
     return rows
+
+
+def expected_minutes(steps: int, repeats: int, mode_pairs: int, batches: tuple[int, ...], vector_steps: int,
+                     modes_only: bool) -> float:
+    """A rough runtime forecast on a quiet 2-core machine of this kind (measured at 8dc7543: 0.2 min
+    per 20k-step repeat of the single-env table, 0.3 min per 10k-step pair of the mode table,
+    about 2 min per repeat of the default vector table; a loaded machine takes up to twice as
+    long), printed at start so nobody waits without knowing for how long."""
+    single = 0.2 * repeats * steps / 20000
+    modes = 0.3 * mode_pairs * steps / 20000
+    vector = 2.0 * repeats * (len(batches) / 3) * vector_steps / 40000
+    return modes if modes_only else single + modes + vector
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--mode-pairs", type=int, default=6,
+                        help="paired (safety off, on) repeats of --steps/2 steps for the action-mode table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batches", default="1,64,1024", help="vector batch sizes (comma separated)")
     parser.add_argument("--vector-steps", type=int, default=40000,
                         help="env-steps per native vector measurement (sync uses 1/20 of it)")
-    parser.add_argument("--out", default="runs/benchmarks/env_speed.json")
+    parser.add_argument("--out", default=None,
+                        help="JSON report (default runs/benchmarks/env_speed.json, or env_speed_modes.json "
+                             "with --modes-only: one file per way of running, never one over the other)")
     parser.add_argument("--modes-only", action="store_true",
                         help="only the action-mode / safety-layer table of the UAV envs")
     args = parser.parse_args(argv)
+    for name in ("steps", "repeats", "vector_steps", "mode_pairs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    batches = tuple(int(x) for x in args.batches.split(",") if x.strip())
+    if args.out is None:
+        args.out = f"runs/benchmarks/env_speed{'_modes' if args.modes_only else ''}.json"
+    minutes = expected_minutes(args.steps, args.repeats, args.mode_pairs, batches, args.vector_steps, args.modes_only)
+    print(f"env_speed: expected runtime about {minutes:.1f} min "
+          f"on 2 cores ({args.repeats} repeats of {args.steps} steps, {args.mode_pairs} mode pairs; "
+          f"--steps/--repeats/--modes-only make it shorter)",
+          flush=True)
     if args.modes_only:
-        result = {"steps": args.steps, "repeats": args.repeats, **machine(), "gymnasium": gym.__version__,
-                  "mode_rows": mode_table(args.steps, args.seed, args.repeats)}
+        result = {"steps": args.steps // 2, "mode_pairs": args.mode_pairs, **machine(), "gymnasium": gym.__version__,
+                  "mode_rows": mode_table(max(args.steps // 2, 1), args.seed, args.mode_pairs)}
         write_report(result, args.out)
         return result
 
@@ -287,10 +329,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "ratio_to_bare_numpy": ratio_floor})
         print(f"{name:<52} {rate:>10.0f} {rate / pendulum:>11.3f} "
               f"{'' if math.isnan(ratio_floor) else f'{ratio_floor:.3f}':>13}")
-    batches = tuple(int(x) for x in args.batches.split(",") if x.strip())
     vector_rows = vector_table(batches, args.seed, args.vector_steps, args.repeats) if batches else []
-    mode_rows = mode_table(args.steps, args.seed, args.repeats)
-    result = {"steps": args.steps, "repeats": args.repeats, **machine(), "gymnasium": gym.__version__,
+    mode_rows = mode_table(max(args.steps // 2, 1), args.seed, args.mode_pairs)
+    result = {"steps": args.steps, "repeats": args.repeats, "mode_pairs": args.mode_pairs, **machine(),
+              "gymnasium": gym.__version__,
               "rows": rows, "vector_rows": vector_rows, "mode_rows": mode_rows}
     write_report(result, args.out)
     return result
