@@ -17,7 +17,8 @@ seeded frames (positions + one fading draw, through the core sampling functions)
 
 Then, on the default Cai 2019 scenario, it times the UAV planners (``--uav-repeats`` runs each):
 sub-problem 1 on the straight line, Algorithm 3 (target: under 10 s on one core) and the joint
-refinement from Algorithm 3's plan.
+refinement from Algorithm 3's plan; then both planners once on each of ``--uav-layouts`` drawn
+layouts (UavSecureOfdma-v0, ``random_users=True``), planning time per layout (median, p90, max).
 
 It prints median, p90 and mean milliseconds per frame, the ratio of Algorithm 1's single-frame
 median to the 5 ms planning target, and writes the same numbers as JSON.
@@ -112,6 +113,38 @@ def uav_timings(repeats: int) -> dict[str, Any]:
     return out
 
 
+def uav_layout_timings(layouts: int, seed: int) -> dict[str, Any]:
+    """Planning time (s) per drawn layout of Algorithm 3 and the joint refinement (from Algorithm
+    3's plan) on UavSecureOfdma-v0 with ``random_users=True``: the users of reset ``seed + i``
+    (the env's own seeded draw), one plan each, median / p90 / max over the layouts."""
+    import gymnasium as gym
+
+    import secure_env  # noqa: F401  (registers the ids)
+    from baselines.cai2019 import trajectory as tr
+
+    env = gym.make("secure_env/UavSecureOfdma-v0", random_users=True)
+    rows = []
+    for i in range(layouts):
+        env.reset(seed=seed + i)
+        scenario, users = env.unwrapped.scenario, env.unwrapped.geometry()["user_xy"]
+        a3 = tr.algorithm3(scenario, users)
+        joint = tr.joint_refinement(scenario, a3, users)
+        rows.append({"seed": seed + i, "algorithm3_s": a3.wall_s, "joint_s": joint.wall_s,
+                     "algorithm3_ee": a3.energy_efficiency, "joint_ee": joint.energy_efficiency})
+        print(f"  layout seed {seed + i}: algorithm3 {a3.wall_s:6.2f} s  joint {joint.wall_s:6.2f} s", flush=True)
+    env.close()
+    out: dict[str, Any] = {"layouts": rows}
+    print(f"Cai 2019 planners on {layouts} drawn layouts (random_users=True, seeds {seed}..{seed + layouts - 1}) "
+          f"[s per layout]")
+    for key in ("algorithm3_s", "joint_s"):
+        v = np.array([r[key] for r in rows])
+        out[key] = {"median": float(np.median(v)), "p90": float(np.percentile(v, 90)), "max": float(v.max()),
+                    "mean": float(v.mean())}
+        print(f"{key[:-2]:>20} median {out[key]['median']:7.3f}  p90 {out[key]['p90']:7.3f}  "
+              f"max {out[key]['max']:7.3f}  mean {out[key]['mean']:7.3f}")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, print a table and write the JSON report; returns 0."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -121,10 +154,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="repeats of the batched call (default 5)")
     p.add_argument("--uav-repeats", type=int, default=3,
                    help="runs of each Cai 2019 planner on the default scenario (default 3; 0 skips)")
+    p.add_argument("--uav-layouts", type=int, default=10,
+                   help="drawn UavSecureOfdma-v0 layouts to plan with Algorithm 3 and joint (default 10; 0 skips)")
+    p.add_argument("--layout-seed", type=int, default=7_000_000,
+                   help="reset seed of the first drawn layout (default 7000000, apart from training seeds)")
     p.add_argument("--out", type=Path, default=Path("runs/benchmarks/baselines_speed.json"))
     args = p.parse_args(argv)
     if args.frames < 1 or args.restarts < 1 or args.repeats < 1:
         p.error("--frames, --restarts and --repeats must be at least 1")
+    if args.uav_repeats < 0 or args.uav_layouts < 0:
+        p.error("--uav-repeats and --uav-layouts must be >= 0")
+    minutes = (args.uav_repeats * 5 + args.uav_layouts * 5 + args.frames * args.restarts * 0.02) / 60
+    print(f"baselines_speed: expected runtime about {minutes:.1f} min on 2 cores", flush=True)
 
     s = make_scenario("yang2019")
     gains, dist = draw_frames(s, args.frames, args.seed)
@@ -152,9 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Algorithm 1 (single frame) median / {TARGET_MS:g} ms target = {ratio:.3f}")
 
     uav = uav_timings(args.uav_repeats) if args.uav_repeats > 0 else {}
+    drawn = uav_layout_timings(args.uav_layouts, args.layout_seed) if args.uav_layouts > 0 else {}
 
     report = {
         "uav_cai2019_default": uav,
+        "uav_cai2019_drawn_layouts": drawn,
         "frames": n, "seed": args.seed, "exh_restarts": args.restarts,
         "batch_repeats": args.repeats,
         "target_ms": TARGET_MS, "algorithm1_median_over_target": ratio,
