@@ -96,11 +96,15 @@ def _save_ee_plot(fig: Any, ax: Any, x_label: str, title: str, legend_size: int,
     fig.savefig(path)
 
 
-def fig2(runs: dict[tuple[float, float], Run], radii: tuple[float, float], out: Path) -> list[dict[str, Any]]:
+def fig2_figure(runs: dict[tuple[float, float], Run], radii: tuple[float, ...]) -> tuple[Any, list[dict[str, Any]]]:
+    """Fig. 2 as a figure and its rows: Algorithm 3's energy efficiency per outer iteration for each
+    radius (P_peak = 10 W), the straight line's level dashed in the same colour; the legend below
+    the axes, off the curves (the straight lines span the whole width)."""
     rows = []
-    fig = _figure()
+    fig = _figure((6.0, 4.8))
+    fig.set_layout_engine("constrained")
     ax = fig.add_subplot()
-    for j, r in enumerate(radii):
+    for r in radii:
         run = runs[(r, 10.0)]
         for i, ee in enumerate(run.a3.history):
             rows.append({"radius_m": r, "iteration": i, "algorithm3_kbit_per_j": ee / 1e3,
@@ -109,8 +113,18 @@ def fig2(runs: dict[tuple[float, float], Run], radii: tuple[float, float], out: 
                        label=f"Algorithm 3, r_E = {r:g} m")
         ax.axhline(run.straight.energy_efficiency / 1e3, color=h.get_color(), ls="--",
                    label=f"straight line, r_E = {r:g} m")
-    _save_ee_plot(fig, ax, "outer iteration", "Fig. 2: convergence of Algorithm 3 (P_peak = 10 W)", 7,
-                  out / "fig2.png")
+    ax.set_xlabel("outer iteration")
+    ax.set_ylabel("energy efficiency (kbit/J)")
+    ax.set_title("Fig. 2: convergence of Algorithm 3 (P_peak = 10 W)", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(radii), fontsize=8)
+    return fig, rows
+
+
+def fig2(runs: dict[tuple[float, float], Run], radii: tuple[float, float], out: Path) -> list[dict[str, Any]]:
+    fig, rows = fig2_figure(runs, radii)
+    fig.savefig(out / "fig2.png")
     _write_csv(out / "fig2.csv", rows)
     return rows
 

@@ -74,6 +74,7 @@ class QkdNomaEnv(gym.Env):
     scenario or dict. Invalid values raise ``ValueError`` naming the field.
     """
 
+    #: render_fps: a power of two, so that RecordVideo keeps every frame (see UavSecureOfdmaEnv.metadata)
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
     #: the episode metric scoreboards rank by (a key of ``info["episode_metrics"]``)
     primary_metric = "mean_min_secure_rate_bps"
@@ -162,7 +163,7 @@ class QkdNomaEnv(gym.Env):
             return None
         from secure_env.envs.rendering import render_qkd_noma
 
-        return render_qkd_noma(self.scenario, self._positions, self._gains, self._last)
+        return render_qkd_noma(self.scenario, self._positions, self._gains, self._last, self._frame)
 
     # -- helpers -----------------------------------------------------------------------------
     def _frame_info(self) -> dict[str, Any]:
@@ -243,4 +244,4 @@ class QkdNomaVectorEnv(BatchedEnv):
         if self._has_last[i] and self._last is not None:
             eps, power, min_rate = self._last
             last = {"eps": eps[i], "power_w": power[i], "min_secure_rate_bps": float(min_rate[i])}
-        return render_qkd_noma(self.scenario, self._positions[i], self._gains()[i], last)
+        return render_qkd_noma(self.scenario, self._positions[i], self._gains()[i], last, int(self._frame[i]))

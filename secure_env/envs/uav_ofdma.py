@@ -143,7 +143,9 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
     scenario or dict. Invalid values raise ``ValueError`` naming the field.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    #: render_fps: a power of two, so that gymnasium's RecordVideo (through moviepy's ImageSequenceClip,
+    #: which times frame i at i / fps in floating point) writes every frame, in order (issue 18)
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
     #: the episode metric scoreboards rank by (a key of ``info["episode_metrics"]``)
     primary_metric = "energy_efficiency_bits_per_joule"
 
