@@ -118,6 +118,31 @@ def play_qkd_slot(scenario: Any, constants: Any, budget_s: NDArray[np.float64] |
 
 #: log-spaced photon counts the velocity mode's rule compares per user
 RULE_GRID = 64
+_RULE_T = np.linspace(0.0, 1.0, RULE_GRID)
+
+
+def rule_phase(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArray[np.float64]
+               ) -> tuple[NDArray[np.float64], NDArray[np.float64], dict[str, NDArray[np.float64]]]:
+    """:func:`rule_photons` plus the :func:`qkd_phase` of the chosen counts (the grid's own values
+    at the chosen points, so equal to ``qkd_phase(photons, dist, ...)``)."""
+    s, c = scenario, constants
+    batch = np.ndim(qx) > 0
+    dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
+                          np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
+    lo = 8.0 * s.photons_m
+    hi = np.maximum(c.slot_s * s.light_speed_mps / dist, lo * 1.0000001)
+    log_lo = np.log(lo)
+    grid = np.floor(np.exp(log_lo + _RULE_T * (np.log(hi) - log_lo)[..., None]))     # (..., K, G)
+    grid = np.maximum(grid, lo)
+    ph = qkd_phase(grid, dist[..., None], s.photons_m, s.light_speed_mps, s.alpha_beta)
+    value = np.maximum(c.slot_s - ph["qkd_time_s"], 0.0) * (1.0 - ph["key_error_rate"])
+    best = np.argmax(value, axis=-1)
+    if not batch:   # (K, G): plain indexing, the same elements as take_along_axis below
+        pick = (np.arange(grid.shape[0]), best)
+        return grid[pick], dist, {key: v[pick] for key, v in ph.items()}
+    best = best[..., None]
+    photons = np.take_along_axis(grid, best, axis=-1)[..., 0]
+    return photons, dist, {key: np.take_along_axis(v, best, axis=-1)[..., 0] for key, v in ph.items()}
 
 
 def rule_photons(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArray[np.float64]
@@ -128,34 +153,27 @@ def rule_photons(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArr
     (eq. (4)). Other users' QKD phases are neglected (a few ms against tau). Returns (photons,
     3-D distances), both (..., K).
     """
-    s, c = scenario, constants
-    batch = np.ndim(qx) > 0
-    dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
-                          np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
-    lo = 8.0 * s.photons_m
-    hi = np.maximum(c.slot_s * s.light_speed_mps / dist, lo * 1.0000001)
-    t = np.linspace(0.0, 1.0, RULE_GRID)
-    grid = np.floor(np.exp(np.log(lo) + t * (np.log(hi) - np.log(lo))[..., None]))     # (..., K, G)
-    grid = np.maximum(grid, lo)
-    ph = qkd_phase(grid, dist[..., None], s.photons_m, s.light_speed_mps, s.alpha_beta)
-    value = np.maximum(c.slot_s - ph["qkd_time_s"], 0.0) * (1.0 - ph["key_error_rate"])
-    best = np.argmax(value, axis=-1)
-    return np.take_along_axis(grid, best[..., None], axis=-1)[..., 0], dist
+    photons, dist, _ = rule_phase(scenario, constants, qx, qy, user_xy)
+    return photons, dist
 
 
 def secure_fraction(scenario: Any, constants: Any, budget_s: NDArray[np.float64], qx: Any, qy: Any,
-                    user_xy: NDArray[np.float64]) -> NDArray[np.float64]:
+                    user_xy: NDArray[np.float64], phase: dict[str, NDArray[np.float64]] | None = None
+                    ) -> NDArray[np.float64]:
     """(1 - e_k) (tau - sum_j t_j)^+ / tau per user (..., K): the share of a whole slot's data
-    bits to user k that stays secure with these QKD budgets (the R_min pace guard's factor)."""
+    bits to user k that stays secure with these QKD budgets (the R_min pace guard's factor).
+    ``phase``: the :func:`qkd_phase` of these budgets' photon counts where the caller has it
+    (:func:`rule_phase` for budgets from :func:`budget_for_photons` of the rule's counts)."""
     s, c = scenario, constants
-    batch = np.ndim(qx) > 0
-    dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
-                          np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
-    photons = photons_for_budget(budget_s, dist, s.photons_m, s.light_speed_mps)
-    ph = qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
-    data = np.maximum(c.slot_s - ph["qkd_time_s"].sum(axis=-1, keepdims=True), 0.0) / c.slot_s
-    return (1.0 - ph["key_error_rate"]) * data
+    if phase is None:
+        batch = np.ndim(qx) > 0
+        dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
+                              np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
+        photons = photons_for_budget(budget_s, dist, s.photons_m, s.light_speed_mps)
+        phase = qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
+    data = np.maximum(c.slot_s - phase["qkd_time_s"].sum(axis=-1, keepdims=True), 0.0) / c.slot_s
+    return (1.0 - phase["key_error_rate"]) * data
 
 
-__all__ = ["budget_for_photons", "rule_photons", "secure_fraction", "play_qkd_slot", "QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
+__all__ = ["budget_for_photons", "rule_phase", "rule_photons", "secure_fraction", "play_qkd_slot", "QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
            "secure_slot", "user_distances"]

@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 from secure_env.core import uav_ofdma as model
 from secure_env.core.flight import flight_power
 from secure_env.core.ofdma import squared_distance_xy, subcarrier_rate
-from secure_env.core.quantum_uav import budget_for_photons, decode_qkd_action, rule_photons, secure_fraction
+from secure_env.core.quantum_uav import budget_for_photons, decode_qkd_action, rule_phase, secure_fraction
 from secure_env.core.safety import safe_velocity
 from secure_env.core.secrecy import leakage_power_cap, worst_case_eve_distance_sq_xy
 
@@ -211,8 +211,9 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             # the rule's photon counts: the velocity mode's QKD phase, and with the safety layer
             # the least QKD phase of a user owed bits (skipped in one env when nobody is owed)
             use_rule = mode == "velocity" or (safety and not (single and owed.max() <= 0.0))
+            rule_ph = None
             if use_rule:
-                photons, dist = rule_photons(s, c, nqx, nqy, users)
+                photons, dist, rule_ph = rule_phase(s, c, nqx, nqy, users)
                 rule_budget = budget_for_photons(photons, dist, s.light_speed_mps)
             if mode == "compact":
                 budget_s = decode_qkd_action(a[..., 3 + k:3 + 2 * k], c.slot_s)
@@ -220,24 +221,44 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
                     if use_rule:
                         budget_s = np.where(owed > 0.0, np.maximum(budget_s, rule_budget), budget_s)
                     budget_s = _fit_in_slot(budget_s, c)
+                factor = secure_fraction(s, c, budget_s, nqx, nqy, users)
             else:
+                # the rule's budgets hold exactly its photon counts (budget_for_photons): its phase
                 budget_s = rule_budget
-            factor = secure_fraction(s, c, budget_s, nqx, nqy, users)
+                factor = secure_fraction(s, c, budget_s, nqx, nqy, users, phase=rule_ph)
         if guard:
             reserved = reserved_counts(owed, bits_sc * factor, nf)
         else:
             reserved = np.zeros(g.shape, dtype=np.int64)
-        if mode == "velocity":
-            weights = (np.arange(k) == np.argmax(g, axis=-1)[..., None]).astype(np.float64)
         rest = nf - reserved.sum(axis=-1)
-        counts = reserved + apportion(weights, rest)
-        user = counts_to_users(counts, nf)
-        # the guard's subcarriers of each user come first in its block
-        starts = np.cumsum(counts, axis=-1) - counts
-        pos = np.arange(nf) - np.take_along_axis(starts, user, axis=-1)
-        guarded = pos < np.take_along_axis(reserved, user, axis=-1)
-        power = np.where(guarded, r_col, p_col) * np.ones(user.shape)
-        reserved_total = int(reserved.sum()) if single else reserved.sum(axis=-1)
+        if mode == "velocity":
+            # every other subcarrier to the nearest user: apportion() with one-hot weights, exactly
+            counts = reserved.copy()
+            if single:
+                counts[int(np.argmax(g))] += rest
+            else:
+                counts[np.arange(len(counts)), np.argmax(g, axis=-1)] += rest
+        else:
+            counts = reserved + apportion(weights, rest)
+        if single:
+            # user blocks in order, the guard's subcarriers first in each (== the batch path below)
+            user = np.repeat(np.arange(k), counts)
+            power = np.empty(nf)
+            start = 0
+            for kk, (n_k, r_k) in enumerate(zip(counts.tolist(), reserved.tolist())):
+                power[start:start + r_k] = p_rule
+                power[start + r_k:start + n_k] = p_sub
+                start += n_k
+            assert start == nf, "whole-subcarrier counts must fill the band"
+            reserved_total = int(reserved.sum())
+        else:
+            user = counts_to_users(counts, nf)
+            # the guard's subcarriers of each user come first in its block
+            starts = np.cumsum(counts, axis=-1) - counts
+            pos = np.arange(nf) - np.take_along_axis(starts, user, axis=-1)
+            guarded = pos < np.take_along_axis(reserved, user, axis=-1)
+            power = np.where(guarded, r_col, p_col) * np.ones(user.shape)
+            reserved_total = reserved.sum(axis=-1)
         if qkd:
             if mode == "velocity":
                 # users left without a subcarrier run the shortest QKD phase (8 m pairs)
