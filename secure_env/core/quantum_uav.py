@@ -81,11 +81,15 @@ def user_distances(qx: float, qy: float, user_xy: NDArray[np.float64], altitude_
 
 
 def play_qkd_slot(scenario: Any, constants: Any, budget_s: NDArray[np.float64] | None, qx: Any, qy: Any,
-                  user_xy: NDArray[np.float64], out: dict[str, Any]) -> dict[str, Any]:
+                  user_xy: NDArray[np.float64], out: dict[str, Any],
+                  phase: dict[str, NDArray[np.float64]] | None = None) -> dict[str, Any]:
     """The QKD stage of a slot the UAV env has just played (``out`` from
     :func:`secure_env.core.uav_ofdma.slot_outcome_xy`), for one env (floats) or a batch, with the
     per-user QKD time budgets the action decoding gave (:func:`decode_qkd_action` or the rule;
     ignored when QKD is off).
+
+    ``phase``: the :func:`qkd_phase` of these budgets at (qx, qy) where the action decoding has it
+    (:func:`budget_phase`), so it is not computed twice.
 
     Returns ``secure_bits_per_user``, ``secure_bits``, ``energy_j``, ``cost`` (overrun / tau),
     ``key_error_bits`` (sum_k e_k bits_k) and ``info`` (the per-step info keys of QuantumUav-v0).
@@ -93,12 +97,7 @@ def play_qkd_slot(scenario: Any, constants: Any, budget_s: NDArray[np.float64] |
     s, c = scenario, constants
     shape = np.shape(out["bits_per_user"])
     if s.qkd_enabled:
-        budget = budget_s
-        batch = np.ndim(qx) > 0
-        dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
-                              np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
-        photons = photons_for_budget(budget, dist, s.photons_m, s.light_speed_mps)
-        ph = qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
+        ph = phase if phase is not None else budget_phase(s, c, budget_s, qx, qy, user_xy)[0]
     else:
         ph = {"basis_prob": np.ones(shape), "qkd_time_s": np.zeros(shape), "key_error_rate": np.zeros(shape)}
     sec = secure_slot(out["bits_per_user"], ph["key_error_rate"], ph["qkd_time_s"], c.slot_s,
@@ -157,23 +156,31 @@ def rule_photons(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArr
     return photons, dist
 
 
+def budget_phase(scenario: Any, constants: Any, budget_s: NDArray[np.float64], qx: Any, qy: Any,
+                 user_xy: NDArray[np.float64]) -> tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]]:
+    """(:func:`qkd_phase`, 3-D distances) of QKD time budgets (..., K) spent at (qx, qy): the
+    photon counts that fit them (:func:`photons_for_budget`)."""
+    s, c = scenario, constants
+    batch = np.ndim(qx) > 0
+    dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
+                          np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
+    photons = photons_for_budget(budget_s, dist, s.photons_m, s.light_speed_mps)
+    return qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta), dist
+
+
 def secure_fraction(scenario: Any, constants: Any, budget_s: NDArray[np.float64], qx: Any, qy: Any,
                     user_xy: NDArray[np.float64], phase: dict[str, NDArray[np.float64]] | None = None
                     ) -> NDArray[np.float64]:
     """(1 - e_k) (tau - sum_j t_j)^+ / tau per user (..., K): the share of a whole slot's data
     bits to user k that stays secure with these QKD budgets (the R_min pace guard's factor).
-    ``phase``: the :func:`qkd_phase` of these budgets' photon counts where the caller has it
-    (:func:`rule_phase` for budgets from :func:`budget_for_photons` of the rule's counts)."""
+    ``phase``: the :func:`qkd_phase` of these budgets where the caller has it (:func:`budget_phase`,
+    or :func:`rule_phase` for budgets from :func:`budget_for_photons` of the rule's counts)."""
     s, c = scenario, constants
     if phase is None:
-        batch = np.ndim(qx) > 0
-        dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
-                              np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
-        photons = photons_for_budget(budget_s, dist, s.photons_m, s.light_speed_mps)
-        phase = qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
+        phase = budget_phase(s, c, budget_s, qx, qy, user_xy)[0]
     data = np.maximum(c.slot_s - phase["qkd_time_s"].sum(axis=-1, keepdims=True), 0.0) / c.slot_s
     return (1.0 - phase["key_error_rate"]) * data
 
 
-__all__ = ["budget_for_photons", "rule_phase", "rule_photons", "secure_fraction", "play_qkd_slot", "QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
+__all__ = ["budget_for_photons", "budget_phase", "rule_phase", "rule_photons", "secure_fraction", "play_qkd_slot", "QKD_DECADES", "decode_qkd_action", "encode_qkd_action", "photons_for_budget", "qkd_phase",
            "secure_slot", "user_distances"]

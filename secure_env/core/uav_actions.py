@@ -41,7 +41,8 @@ from numpy.typing import NDArray
 from secure_env.core import uav_ofdma as model
 from secure_env.core.flight import flight_power
 from secure_env.core.ofdma import squared_distance_xy, subcarrier_rate
-from secure_env.core.quantum_uav import budget_for_photons, decode_qkd_action, rule_phase, secure_fraction
+from secure_env.core.quantum_uav import (budget_for_photons, budget_phase, decode_qkd_action, qkd_phase, rule_phase,
+                                         secure_fraction)
 from secure_env.core.safety import safe_velocity
 from secure_env.core.secrecy import leakage_power_cap, worst_case_eve_distance_sq_xy
 
@@ -127,7 +128,8 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     ``delivered`` (K,) or (B, K) the (secure) bits each user got so far. Returns ``vx``, ``vy``,
     ``speed``, ``flight_w``, ``qx``, ``qy`` (the serving position), ``power_w`` and ``user``
     (..., N_F), ``velocity_projected``, ``power_projected``, ``qkd_budget_s`` (QuantumUav with QKD
-    on; else None) and the safety layer's report: ``safety_velocity_blend`` (lambda: 0 kept the
+    on; else None), ``qkd_phase`` (their :func:`~secure_env.core.quantum_uav.qkd_phase` at the
+    serving position where the decoding computed it, else None) and the safety layer's report: ``safety_velocity_blend`` (lambda: 0 kept the
     command, 1 took the homing command), ``safety_velocity_change_mps``, ``safety_power_cut_w``
     (transmit power removed by the leakage cap), ``safety_reserved_subcarriers`` (given by the
     R_min guard), ``safety_acted``.
@@ -156,7 +158,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     speed = (vx * vx + vy * vy) ** 0.5
     nqx, nqy = qx + c.slot_s * vx, qy + c.slot_s * vy                     # C10: q[n] = q[n-1] + tau v[n]
     out: dict[str, Any] = {"vx": vx, "vy": vy, "speed": speed, "qx": nqx, "qy": nqy,
-                           "velocity_projected": v_projected, "qkd_budget_s": None,
+                           "velocity_projected": v_projected, "qkd_budget_s": None, "qkd_phase": None,
                            "safety_velocity_blend": blend, "safety_velocity_change_mps": v_change}
     needs_cap = safety or mode == "velocity"
     if needs_cap:
@@ -221,7 +223,8 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
                     if use_rule:
                         budget_s = np.where(owed > 0.0, np.maximum(budget_s, rule_budget), budget_s)
                     budget_s = _fit_in_slot(budget_s, c)
-                factor = secure_fraction(s, c, budget_s, nqx, nqy, users)
+                phase, _ = budget_phase(s, c, budget_s, nqx, nqy, users)
+                factor = secure_fraction(s, c, budget_s, nqx, nqy, users, phase=phase)
             else:
                 # the rule's budgets hold exactly its photon counts (budget_for_photons): its phase
                 budget_s = rule_budget
@@ -263,9 +266,13 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             if mode == "velocity":
                 # users left without a subcarrier run the shortest QKD phase (8 m pairs)
                 served = counts > 0
-                photons = np.where(served, photons, 8.0 * s.photons_m)
+                shortest = 8.0 * s.photons_m
+                photons = np.where(served, photons, shortest)
                 budget_s = budget_for_photons(photons, dist, s.light_speed_mps)
-            out["qkd_budget_s"] = budget_s
+                short_ph = qkd_phase(shortest, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
+                phase = {key: np.where(served, v, short_ph[key]) for key, v in rule_ph.items()}
+            # the final budgets' QKD phase, so the slot's QKD stage need not compute it again
+            out["qkd_budget_s"], out["qkd_phase"] = budget_s, phase
     out.update(power_w=power, user=user, flight_w=p_fly, power_projected=p_projected,
                safety_power_cut_w=cut, safety_reserved_subcarriers=reserved_total)
     if single:
@@ -290,17 +297,28 @@ def layout_features(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDA
     slot (the nearest user when nobody is behind). (6,) for one env, (B, 6) for a batch."""
     s = scenario
     single = users.ndim == 2
-    q = np.array([qx, qy]) if single else np.stack([qx, qy], axis=-1)
-    rel = users - (q if single else q[:, None, :])                           # (..., K, 2)
+    if single:   # one env: the same sums and quotients in plain floats (K is a handful)
+        rel1 = [(ux - qx, uy - qy) for ux, uy in users.tolist()]
+        d21 = [rx * rx + ry * ry for rx, ry in rel1]
+        owed1 = pace_debt(delivered, slot, s).tolist()
+        near1 = d21.index(min(d21))
+        top = max(owed1)
+        behind1 = owed1.index(top) if top > 0.0 else near1
+        sx = sy = 0.0
+        for rx, ry in rel1:
+            sx += rx
+            sy += ry
+        k1 = len(rel1)
+        feats = [*rel1[near1], sx / k1, sy / k1, *rel1[behind1]]
+        return np.array([f / scale_m for f in feats])
+    q = np.stack([qx, qy], axis=-1)
+    rel = users - q[:, None, :]                                               # (B, K, 2)
     d2 = (rel * rel).sum(axis=-1)
     near = np.argmin(d2, axis=-1)
     owed = pace_debt(delivered, slot, s)
     behind = np.where(owed.max(axis=-1) > 0.0, np.argmax(owed, axis=-1), near)
-    if single:
-        parts = [rel[near], rel.mean(axis=0), rel[behind]]
-    else:
-        rows = np.arange(users.shape[0])
-        parts = [rel[rows, near], rel.mean(axis=1), rel[rows, behind]]
+    rows = np.arange(users.shape[0])
+    parts = [rel[rows, near], rel.mean(axis=1), rel[rows, behind]]
     return np.concatenate(parts, axis=-1) / scale_m
 
 

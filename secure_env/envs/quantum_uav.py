@@ -82,8 +82,9 @@ class QuantumUavEnv(UavSecureOfdmaEnv):
         self._err_bits = 0.0
 
     def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: float, qy: float,
-                    out: dict[str, Any]) -> dict[str, Any]:
-        res = qmodel.play_qkd_slot(self.scenario, self.constants, qkd_budget_s, qx, qy, self._users, out)
+                    out: dict[str, Any], qkd_phase: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+        res = qmodel.play_qkd_slot(self.scenario, self.constants, qkd_budget_s, qx, qy, self._users, out,
+                                   phase=qkd_phase)
         self._overrun_slots += res["info"]["qkd_overrun_s"] > 0.0
         self._err_bits += res["key_error_bits"]
         return res
@@ -110,8 +111,9 @@ class QuantumUavVectorEnv(UavSecureOfdmaVectorEnv):
         self._err_bits[idx] = 0.0
 
     def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: np.ndarray, qy: np.ndarray,
-                    out: dict[str, Any]) -> dict[str, Any]:
-        res = qmodel.play_qkd_slot(self.scenario, self.constants, qkd_budget_s, qx, qy, self._users, out)
+                    out: dict[str, Any], qkd_phase: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+        res = qmodel.play_qkd_slot(self.scenario, self.constants, qkd_budget_s, qx, qy, self._users, out,
+                                   phase=qkd_phase)
         self._overrun_slots += res["info"]["qkd_overrun_s"] > 0.0
         self._err_bits += res["key_error_bits"]
         return res

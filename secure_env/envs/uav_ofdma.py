@@ -197,7 +197,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
 
     # -- hooks for envs built on this one (QuantumUav-v0) ------------------------------------
     def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: float, qy: float,
-                    out: dict[str, Any]) -> dict[str, Any] | None:
+                    out: dict[str, Any], qkd_phase: dict[str, np.ndarray] | None = None) -> dict[str, Any] | None:
         """A subclass's extra stage of the slot: None here (all data bits count, no extra energy)."""
         return None
 
@@ -240,7 +240,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
                                     self._slot, self._users, self._bits_user)
         vx, vy, qx, qy, power, user = d["vx"], d["vy"], d["qx"], d["qy"], d["power_w"], d["user"]
         out = model.slot_outcome_xy(qx, qy, d["speed"], power, user, self._users, c, flight_w=d["flight_w"])
-        extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out)   # subclasses: a QKD phase before the data
+        extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out, d["qkd_phase"])   # subclasses: a QKD phase before the data
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
         self._slot += 1
@@ -373,7 +373,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
 
     # subclasses (QuantumUav) extend these two
     def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: np.ndarray, qy: np.ndarray,
-                    out: dict[str, Any]) -> dict[str, Any] | None:
+                    out: dict[str, Any], qkd_phase: dict[str, np.ndarray] | None = None) -> dict[str, Any] | None:
         return None
 
     def _episode_extra(self, ee: np.ndarray) -> dict[str, np.ndarray]:
@@ -407,7 +407,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         vx, vy, qx, qy = d["vx"], d["vy"], d["qx"], d["qy"]
         out = model.slot_outcome_xy(qx, qy, d["speed"], d["power_w"], d["user"], self._users, c,
                                     flight_w=d["flight_w"])
-        extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out)
+        extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out, d["qkd_phase"])
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
         self._slot += 1
