@@ -74,6 +74,16 @@ def apportion(weights: NDArray[np.float64], n: Any) -> NDArray[np.int64]:
     share equally."""
     w = np.asarray(weights, dtype=np.float64)
     k = w.shape[-1]
+    if w.ndim == 1 and np.ndim(n) == 0:   # one env: the same arithmetic on K plain floats
+        wl = w.tolist()
+        tot = sum(wl)
+        raw = [(x / tot if tot > 0.0 else 1.0 / k) * int(n) for x in wl]
+        base = [math.floor(r) for r in raw]
+        left = int(n) - sum(base)
+        order = sorted(range(k), key=lambda i: base[i] - raw[i])           # stable, as numpy's
+        for i in order[:max(left, 0)]:
+            base[i] += 1
+        return np.array(base, dtype=np.int64)
     total = w.sum(axis=-1, keepdims=True)
     shares = np.where(total > 0.0, w / np.where(total > 0.0, total, 1.0), 1.0 / k)
     n_arr = np.asarray(n, dtype=np.int64)
@@ -98,6 +108,18 @@ def reserved_counts(debt_bits: NDArray[np.float64], bits_per_subcarrier: NDArray
     per-subcarrier bits; debts beyond the band share it in proportion (floor)."""
     debt = np.maximum(np.asarray(debt_bits, dtype=np.float64), 0.0)
     b = np.asarray(bits_per_subcarrier, dtype=np.float64)
+    if debt.ndim == 1 and b.shape == debt.shape:   # one env: the same arithmetic on K plain floats
+        need = []
+        for d, bb in zip(debt.tolist(), b.tolist()):
+            x = (d / bb if bb > 0.0 else float(num_subcarriers)) if d > 0.0 else 0.0
+            if not x < 1e18:      # beyond int64 (or inf): the array path below, as it always did
+                break
+            need.append(float(math.ceil(x)))
+        else:
+            total1 = sum(need)
+            if total1 > num_subcarriers:
+                return np.array([math.floor(x * num_subcarriers / max(total1, 1.0)) for x in need], dtype=np.int64)
+            return np.array(need, dtype=np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         need = np.where(debt > 0.0, np.where(b > 0.0, np.ceil(debt / np.where(b > 0.0, b, 1.0)), num_subcarriers), 0.0)
     total = need.sum(axis=-1, keepdims=True)
@@ -109,8 +131,10 @@ def pace_debt(delivered: NDArray[np.float64], slot: Any, scenario: Any) -> NDArr
     """Bits each user is behind the R_min pace after the coming slot: N tau R_min (n + 1) / N minus
     what it got so far (``delivered`` (K,) with an int ``slot``, or (B, K) with (B,) slots)."""
     s = scenario
+    if np.ndim(slot) == 0:
+        return s.num_slots * s.slot_s * s.r_min_bps * ((int(slot) + 1) / s.num_slots) - delivered
     frac = (np.asarray(slot) + 1) / s.num_slots
-    return s.num_slots * s.slot_s * s.r_min_bps * (frac if np.ndim(frac) == 0 else frac[:, None]) - delivered
+    return s.num_slots * s.slot_s * s.r_min_bps * frac[:, None] - delivered
 
 
 # -- the slot -------------------------------------------------------------------------------------
@@ -138,11 +162,14 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     single = a.ndim == 1
     nf, k = c.num_subcarriers, c.num_users
     qkd = bool(getattr(s, "qkd_enabled", False))
-    a = np.clip(a, -1.0, 1.0)
+    if not (single and mode == "velocity"):   # the velocity mode's one env clips its two floats below
+        a = np.clip(a, -1.0, 1.0)
     if mode == "full":
         cx, cy, _, power, user = model.decode_parts(a[..., :model.action_size(nf)], c)
     elif single:
-        cx, cy = c.v_max_mps * float(a[0]), c.v_max_mps * float(a[1])
+        ax_, ay_ = float(a[0]), float(a[1])
+        cx = c.v_max_mps * (-1.0 if ax_ < -1.0 else (1.0 if ax_ > 1.0 else ax_))   # clipped to [-1, 1]
+        cy = c.v_max_mps * (-1.0 if ay_ < -1.0 else (1.0 if ay_ > 1.0 else ay_))
     else:
         cx, cy = c.v_max_mps * a[:, 0], c.v_max_mps * a[:, 1]
     has_prev = slot > 0
@@ -233,28 +260,33 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             reserved = reserved_counts(owed, bits_sc * factor, nf)
         else:
             reserved = np.zeros(g.shape, dtype=np.int64)
-        rest = nf - reserved.sum(axis=-1)
-        if mode == "velocity":
-            # every other subcarrier to the nearest user: apportion() with one-hot weights, exactly
-            counts = reserved.copy()
-            if single:
-                counts[int(np.argmax(g))] += rest
-            else:
-                counts[np.arange(len(counts)), np.argmax(g, axis=-1)] += rest
-        else:
-            counts = reserved + apportion(weights, rest)
         if single:
+            res_l = reserved.tolist()
+            reserved_total = sum(res_l)
+            rest = nf - reserved_total
+            if mode == "velocity":
+                # every other subcarrier to the nearest user: apportion() with one-hot weights, exactly
+                cnt_l = list(res_l)
+                cnt_l[int(g.argmax())] += rest
+            else:
+                cnt_l = [r + x for r, x in zip(res_l, apportion(weights, rest).tolist())]
+            counts = np.array(cnt_l)
             # user blocks in order, the guard's subcarriers first in each (== the batch path below)
-            user = np.repeat(np.arange(k), counts)
+            user = np.repeat(np.arange(k), cnt_l)
             power = np.empty(nf)
             start = 0
-            for kk, (n_k, r_k) in enumerate(zip(counts.tolist(), reserved.tolist())):
+            for n_k, r_k in zip(cnt_l, res_l):
                 power[start:start + r_k] = p_rule
                 power[start + r_k:start + n_k] = p_sub
                 start += n_k
             assert start == nf, "whole-subcarrier counts must fill the band"
-            reserved_total = int(reserved.sum())
         else:
+            rest = nf - reserved.sum(axis=-1)
+            if mode == "velocity":
+                counts = reserved.copy()
+                counts[np.arange(len(counts)), np.argmax(g, axis=-1)] += rest
+            else:
+                counts = reserved + apportion(weights, rest)
             user = counts_to_users(counts, nf)
             # the guard's subcarriers of each user come first in its block
             starts = np.cumsum(counts, axis=-1) - counts
