@@ -50,7 +50,9 @@ def error_rate(eps: ArrayLike, alpha_beta: ArrayLike) -> NDArray[np.float64]:
     e = A eps^2 / (2 (1 - eps)^2 + eps^2); increasing in eps, e(0) = 0, e(1) = A.
     """
     e = np.asarray(eps, dtype=np.float64)
-    return error_constant(alpha_beta) * e * e / (2.0 * (1.0 - e) ** 2 + e * e)
+    # a float |alpha||beta| (every env and planner): A in plain floats, the same product
+    a = 4.0 * alpha_beta * alpha_beta if type(alpha_beta) is float else error_constant(alpha_beta)
+    return a * e * e / (2.0 * (1.0 - e) ** 2 + e * e)
 
 
 def basis_prob_for_error_rate(err: ArrayLike, alpha_beta: ArrayLike) -> NDArray[np.float64]:

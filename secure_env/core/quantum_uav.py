@@ -46,10 +46,19 @@ def budget_for_photons(photons: ArrayLike, distance_m: ArrayLike, light_speed_mp
 
 def qkd_phase(photons: ArrayLike, distance_m: ArrayLike, photons_m: float, light_speed_mps: float,
               alpha_beta: float) -> dict[str, NDArray[np.float64]]:
-    """eps (the largest with that photon count, eq. (7)), QKD time (eq. (8)) and error rate (eq. (4))."""
+    """eps (the largest with that photon count, eq. (7)), QKD time (eq. (8)) and error rate (eq. (4)).
+
+    For whole photon counts N (every caller but the baselines' continuous line search), eq. (8)'s
+    ceil(8 m / eps^2) at eps = sqrt(8 m / N) is N itself (the round trip tests/test_physics_yang2019
+    checks for every N), so the time is d / c * N without computing the count again; the same
+    value :func:`~secure_env.core.qkd.qkd_time` gives."""
     eps = basis_prob_for_photons(photons, photons_m)
-    return {"basis_prob": eps, "qkd_time_s": qkd_time(eps, distance_m, photons_m, light_speed_mps),
-            "key_error_rate": error_rate(eps, alpha_beta)}
+    n = np.asarray(photons, dtype=np.float64)
+    if (n == np.floor(n)).all():
+        t = np.asarray(distance_m, dtype=np.float64) / light_speed_mps * n
+    else:
+        t = qkd_time(eps, distance_m, photons_m, light_speed_mps)
+    return {"basis_prob": eps, "qkd_time_s": t, "key_error_rate": error_rate(eps, alpha_beta)}
 
 
 def secure_slot(bits_per_user: ArrayLike, key_error_rate: ArrayLike, qkd_time_s: ArrayLike, slot_s: float,

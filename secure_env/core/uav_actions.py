@@ -298,11 +298,12 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             if mode == "velocity":
                 # users left without a subcarrier run the shortest QKD phase (8 m pairs)
                 served = counts > 0
-                shortest = 8.0 * s.photons_m
-                photons = np.where(served, photons, shortest)
-                budget_s = budget_for_photons(photons, dist, s.light_speed_mps)
-                short_ph = qkd_phase(shortest, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
-                phase = {key: np.where(served, v, short_ph[key]) for key, v in rule_ph.items()}
+                if served.all():
+                    budget_s, phase = rule_budget, rule_ph
+                else:
+                    photons = np.where(served, photons, 8.0 * s.photons_m)
+                    budget_s = budget_for_photons(photons, dist, s.light_speed_mps)
+                    phase = qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
             # the final budgets' QKD phase, so the slot's QKD stage need not compute it again
             out["qkd_budget_s"], out["qkd_phase"] = budget_s, phase
     out.update(power_w=power, user=user, flight_w=p_fly, power_projected=p_projected,
