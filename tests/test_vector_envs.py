@@ -150,3 +150,32 @@ def test_train_py_vectorized_runs_and_writes_a_learning_curve(tmp_path):
     assert res.returncode == 0, res.stderr
     assert list((out / "monitor").glob("native-*.monitor.csv"))
     assert (out / "learning_curve.png").is_file() and (out / "scores.json").is_file()
+
+
+@pytest.mark.parametrize("env_id", ["secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0"])
+@pytest.mark.parametrize("mode", ["full", "compact", "velocity"])
+def test_vector_env_bits_equal_the_single_envs_bit_for_bit(env_id, mode):
+    """Whole missions of the default layout size (K = 3, N_F = 128): every bit count of the native
+    vector env equals the single env's exactly (the batch sums each env's bits in subcarrier order,
+    as the single env does; the former one-hot sum along N_F made 388 of 1176 rewards differ in
+    their last bits)."""
+    kw = dict(action_mode=mode, random_users=True)
+    b = 4
+    venv = gym.make_vec(env_id, num_envs=b, vectorization_mode="vector_entry_point", **kw)
+    singles = [gym.make(env_id, **kw) for _ in range(b)]
+    venv.reset(seed=20)
+    for i, env in enumerate(singles):
+        env.reset(seed=20 + i)
+    venv.action_space.seed(1)
+    for _ in range(49):   # within the first mission of every env (no autoreset step)
+        a = venv.action_space.sample()
+        obs_v, r_v, _, _, info_v = venv.step(a)
+        for i, env in enumerate(singles):
+            o, r, _, _, info = env.step(a[i])
+            assert info["bits"] == info_v["bits"][i]
+            np.testing.assert_array_equal(info["bits_per_user"], info_v["bits_per_user"][i])
+            # the flight's float and array paths can still differ in a float64's last bit (seen:
+            # flight power once in 196 slots), visible in float32 only where a feature is near zero
+            assert r == pytest.approx(r_v[i], rel=1e-13, abs=1e-13)
+            assert info["energy_j"] == pytest.approx(info_v["energy_j"][i], rel=1e-13)
+            np.testing.assert_allclose(o, obs_v[i], rtol=1e-6, atol=1e-12)

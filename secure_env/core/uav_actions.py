@@ -74,16 +74,8 @@ def apportion(weights: NDArray[np.float64], n: Any) -> NDArray[np.int64]:
     share equally."""
     w = np.asarray(weights, dtype=np.float64)
     k = w.shape[-1]
-    if w.ndim == 1 and np.ndim(n) == 0:   # one env: the same arithmetic on K plain floats
-        wl = w.tolist()
-        tot = sum(wl)
-        raw = [(x / tot if tot > 0.0 else 1.0 / k) * int(n) for x in wl]
-        base = [math.floor(r) for r in raw]
-        left = int(n) - sum(base)
-        order = sorted(range(k), key=lambda i: base[i] - raw[i])           # stable, as numpy's
-        for i in order[:max(left, 0)]:
-            base[i] += 1
-        return np.array(base, dtype=np.int64)
+    if w.ndim == 1 and np.ndim(n) == 0:   # one env
+        return np.array(_apportion_one(w.tolist(), int(n)), dtype=np.int64)
     total = w.sum(axis=-1, keepdims=True)
     shares = np.where(total > 0.0, w / np.where(total > 0.0, total, 1.0), 1.0 / k)
     n_arr = np.asarray(n, dtype=np.int64)
@@ -93,6 +85,20 @@ def apportion(weights: NDArray[np.float64], n: Any) -> NDArray[np.int64]:
     order = np.argsort(-(raw - base), axis=-1, kind="stable")
     rank = np.argsort(order, axis=-1, kind="stable")
     return base + (rank < left[..., None])
+
+
+def _apportion_one(weights: list[float], n: int) -> list[int]:
+    """:func:`apportion` for one env: the same arithmetic on K plain floats, same result."""
+    k = len(weights)
+    tot = sum(weights)
+    raw = [(x / tot if tot > 0.0 else 1.0 / k) * n for x in weights]
+    base = [math.floor(r) for r in raw]
+    left = n - sum(base)
+    if left > 0:
+        gap = [b - r for b, r in zip(base, raw)]                               # -(raw - base)
+        for i in sorted(range(k), key=gap.__getitem__)[:left]:                 # stable, as numpy's
+            base[i] += 1
+    return base
 
 
 def counts_to_users(counts: NDArray[np.int64], num_subcarriers: int) -> NDArray[np.int64]:
@@ -162,8 +168,8 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     single = a.ndim == 1
     nf, k = c.num_subcarriers, c.num_users
     qkd = bool(getattr(s, "qkd_enabled", False))
-    if not (single and mode == "velocity"):   # the velocity mode's one env clips its two floats below
-        a = np.clip(a, -1.0, 1.0)
+    if mode == "compact" or (mode == "velocity" and not single):
+        a = np.clip(a, -1.0, 1.0)   # (the full mode's decoders clip their parts, the velocity mode's one env its floats)
     if mode == "full":
         cx, cy, _, power, user = model.decode_parts(a[..., :model.action_size(nf)], c)
     elif single:
@@ -269,7 +275,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
                 cnt_l = list(res_l)
                 cnt_l[int(g.argmax())] += rest
             else:
-                cnt_l = [r + x for r, x in zip(res_l, apportion(weights, rest).tolist())]
+                cnt_l = [r + x for r, x in zip(res_l, _apportion_one(weights.tolist(), rest))]
             counts = np.array(cnt_l)
             # user blocks in order, the guard's subcarriers first in each (== the batch path below)
             user = np.repeat(np.arange(k), cnt_l)
@@ -287,11 +293,13 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
                 counts[np.arange(len(counts)), np.argmax(g, axis=-1)] += rest
             else:
                 counts = reserved + apportion(weights, rest)
-            user = counts_to_users(counts, nf)
-            # the guard's subcarriers of each user come first in its block
+            # user blocks in order, the guard's subcarriers first in each: every row's counts fill
+            # the band, so one np.repeat over the flattened (env, user) blocks lays out the batch
+            flat = counts.ravel()
             starts = np.cumsum(counts, axis=-1) - counts
-            pos = np.arange(nf) - np.take_along_axis(starts, user, axis=-1)
-            guarded = pos < np.take_along_axis(reserved, user, axis=-1)
+            user = np.repeat(np.tile(np.arange(k), len(counts)), flat).reshape(len(counts), nf)
+            pos = np.arange(nf) - np.repeat(starts.ravel(), flat).reshape(user.shape)
+            guarded = pos < np.repeat(reserved.ravel(), flat).reshape(user.shape)
             power = np.where(guarded, r_col, p_col) * np.ones(user.shape)
             reserved_total = reserved.sum(axis=-1)
         if qkd:

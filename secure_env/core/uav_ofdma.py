@@ -262,8 +262,13 @@ def slot_outcome_xy(qx: Any, qy: Any, speed_mps: Any, power_w: NDArray[np.float6
         bits_per_user = c.slot_s * np.bincount(user, weights=rate, minlength=c.num_users)
         p_tx, p_peak_sub = float(power_w.sum()), float(power_w.max())
     else:
-        onehot = user[..., None, :] == np.arange(c.num_users)[:, None]               # (..., K, N_F)
-        bits_per_user = c.slot_s * np.sum(np.where(onehot, rate[..., None, :], 0.0), axis=-1)
+        # one bincount over (slot, user) bins: each row summed in subcarrier order, as the single
+        # slot's bincount above (so a batch row equals the single slot bit for bit)
+        k, lead = c.num_users, user.shape[:-1]
+        rows = int(np.prod(lead))
+        bins = (user.reshape(rows, -1) + k * np.arange(rows)[:, None]).ravel()
+        bits_per_user = c.slot_s * np.bincount(bins, weights=np.broadcast_to(rate, user.shape).ravel(),
+                                               minlength=rows * k).reshape(lead + (k,))
         p_tx, p_peak_sub = power_w.sum(axis=-1), power_w.max(axis=-1)
     p_fly = flight_power(speed_mps, c.rotor) if flight_w is None else flight_w
     p_tot = total_power(p_tx, c.circuit_power_w, p_fly)
