@@ -20,7 +20,7 @@ QKD_DECADES = 6.0
 
 def decode_qkd_action(a: ArrayLike, slot_s: float) -> NDArray[np.float64]:
     """a in [-1, 1]^K -> QKD time budget tau 10^(D (a - 1) / 2) per user (log scale, D = 6 decades)."""
-    x = np.clip(np.asarray(a, dtype=np.float64), -1.0, 1.0)
+    x = np.asarray(a, dtype=np.float64).clip(-1.0, 1.0)
     return slot_s * np.power(10.0, QKD_DECADES * 0.5 * (x - 1.0))
 
 
@@ -115,7 +115,7 @@ def play_qkd_slot(scenario: Any, constants: Any, budget_s: NDArray[np.float64] |
     secure = secure_user.sum(axis=-1)
     secure = float(secure) if np.ndim(secure) == 0 else secure
     cost = sec["overrun_s"] / c.slot_s
-    err_bits = np.sum(ph["key_error_rate"] * out["bits_per_user"], axis=-1)
+    err_bits = (ph["key_error_rate"] * out["bits_per_user"]).sum(axis=-1)
     return {"secure_bits_per_user": secure_user, "secure_bits": secure, "energy_j": sec["energy_j"],
             "cost": cost, "key_error_bits": float(err_bits) if np.ndim(err_bits) == 0 else err_bits,
             "info": {"qkd_time_s": ph["qkd_time_s"], "basis_prob": ph["basis_prob"],

@@ -169,7 +169,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     nf, k = c.num_subcarriers, c.num_users
     qkd = bool(getattr(s, "qkd_enabled", False))
     if mode == "compact" or (mode == "velocity" and not single):
-        a = np.clip(a, -1.0, 1.0)   # (the full mode's decoders clip their parts, the velocity mode's one env its floats)
+        a = a.clip(-1.0, 1.0)   # (the full mode's decoders clip their parts, the velocity mode's one env its floats)
     if mode == "full":
         cx, cy, _, power, user = model.decode_parts(a[..., :model.action_size(nf)], c)
     elif single:
@@ -218,7 +218,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             wanted = c.peak_power_w * 0.5 * ((float(a[2]) if single else a[:, 2]) + 1.0)
             p_projected = wanted > budget * (1.0 + 1e-12)
             total = _min(wanted, budget)
-            weights = 0.5 * (a[..., 3:3 + k] + 1.0)
+            weights = [0.5 * (x + 1.0) for x in a[3:3 + k].tolist()] if single else 0.5 * (a[:, 3:3 + k] + 1.0)
         else:
             total = budget
             p_projected = False if single else np.zeros(np.shape(qx), dtype=bool)
@@ -275,10 +275,10 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
                 cnt_l = list(res_l)
                 cnt_l[int(g.argmax())] += rest
             else:
-                cnt_l = [r + x for r, x in zip(res_l, _apportion_one(weights.tolist(), rest))]
+                cnt_l = [r + x for r, x in zip(res_l, _apportion_one(weights, rest))]
             counts = np.array(cnt_l)
             # user blocks in order, the guard's subcarriers first in each (== the batch path below)
-            user = np.repeat(np.arange(k), cnt_l)
+            user = np.repeat(np.arange(k), counts)
             power = np.empty(nf)
             start = 0
             for n_k, r_k in zip(cnt_l, res_l):
