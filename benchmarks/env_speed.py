@@ -25,7 +25,10 @@ plus the UAV numpy floor at batch B (the core calls alone). Last, every action m
 UAV envs with the safety layer off and on (``--modes-only`` runs just that table), with the layer's
 share of a step as the median and range of paired repeats, and writes all of it as JSON
 (``env_speed.json``, or ``env_speed_modes.json`` for ``--modes-only``). It prints its expected
-runtime first (about 8 min with the defaults on a quiet 2-core machine; ``--modes-only`` about 2).
+runtime first (about 15 min with the defaults on a quiet 2-core machine; ``--modes-only`` about 2).
+Last, issue 19's targets beside what the run measured (learnable modes as a ratio to Pendulum-v1,
+the target steps/s over the 84k Pendulum-v1 made on its machine; native / sync at B = 256, full
+and velocity mode).
 """
 from __future__ import annotations
 
@@ -154,10 +157,11 @@ def uav_bare_numpy_loop(steps: int, seed: int) -> Callable[[], float]:
     return run
 
 
-def vector_loop(env_id: str, num_envs: int, mode: str, steps: int, seed: int) -> Callable[[], float]:
+def vector_loop(env_id: str, num_envs: int, mode: str, steps: int, seed: int,
+                **env_kwargs: Any) -> Callable[[], float]:
     """Env-steps/s of ``gym.make_vec`` in ``mode`` ("sync" or "vector_entry_point") over presampled
     batched actions (autoresets included)."""
-    venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
+    venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **env_kwargs)
     venv.action_space.seed(seed)
     actions = [venv.action_space.sample() for _ in range(steps)]
 
@@ -197,6 +201,13 @@ def uav_core_batch_loop(num_envs: int, steps: int, seed: int) -> Callable[[], fl
     return run
 
 
+#: the vector table's rows: (label, env id, env keywords); the UAV ids also in the velocity mode
+#: their tuned agents train in
+VECTOR_ROWS = [("CartPole-v1", "CartPole-v1", {})] + [(env_id, env_id, {}) for env_id in secure_env.ENV_IDS] + [
+    (f"{env_id} velocity", env_id, {"action_mode": "velocity"})
+    for env_id in ("secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0")]
+
+
 def vector_table(batches: tuple[int, ...], seed: int, budget_steps: int, repeats: int) -> list[dict[str, Any]]:
     """SyncVectorEnv vs the native vector env (and CartPoleVectorEnv, and the UAV numpy floor)."""
     rows = []
@@ -204,25 +215,59 @@ def vector_table(batches: tuple[int, ...], seed: int, budget_steps: int, repeats
     for b in batches:
         n_native = max(5, budget_steps // b)
         n_sync = max(3, budget_steps // (20 * b))
-        for env_id in ("CartPole-v1",) + secure_env.ENV_IDS:
-            loops[(env_id, "native", b)] = vector_loop(env_id, b, "vector_entry_point", n_native, seed)
-            loops[(env_id, "sync", b)] = vector_loop(env_id, b, "sync", n_sync, seed)
+        for label, env_id, kw in VECTOR_ROWS:
+            loops[(label, "native", b)] = vector_loop(env_id, b, "vector_entry_point", n_native, seed, **kw)
+            loops[(label, "sync", b)] = vector_loop(env_id, b, "sync", n_sync, seed, **kw)
         loops[(UAV_ID, "numpy floor", b)] = uav_core_batch_loop(b, n_native, seed)
     best = {key: 0.0 for key in loops}
     for _ in range(repeats):
         for key, loop in loops.items():
             best[key] = max(best[key], loop())
-    print(f"\n{'env':<32} {'B':>5} {'sync':>11} {'native':>11} {'native/sync':>12} {'floor':>11} {'native/floor':>13}")
+    print(f"\n{'env':<41} {'B':>5} {'sync':>11} {'native':>11} {'native/sync':>12} {'floor':>11} {'native/floor':>13}")
     for b in batches:
-        for env_id in ("CartPole-v1",) + secure_env.ENV_IDS:
-            sync, native = best[(env_id, "sync", b)], best[(env_id, "native", b)]
-            floor = best.get((env_id, "numpy floor", b), math.nan)
-            rows.append({"env": env_id, "batch": b, "sync_env_steps_per_s": sync,
+        for label, _, _ in VECTOR_ROWS:
+            sync, native = best[(label, "sync", b)], best[(label, "native", b)]
+            floor = best.get((label, "numpy floor", b), math.nan)
+            rows.append({"env": label, "batch": b, "sync_env_steps_per_s": sync,
                          "native_env_steps_per_s": native, "native_over_sync": native / sync,
                          "numpy_floor_env_steps_per_s": floor, "native_over_floor": native / floor})
-            print(f"{env_id:<32} {b:>5} {sync:>11.0f} {native:>11.0f} {native / sync:>12.2f} "
+            print(f"{label:<41} {b:>5} {sync:>11.0f} {native:>11.0f} {native / sync:>12.2f} "
                   f"{'' if math.isnan(floor) else f'{floor:.0f}':>11} "
                   f"{'' if math.isnan(floor) else f'{native / floor:.2f}':>13}")
+    return rows
+
+
+#: issue 19's targets, as measured on its 2-core machine (Pendulum-v1 about 84k steps/s there):
+#: single-env steps/s as a ratio to Pendulum-v1 in the same run, native / SyncVectorEnv at B = 256
+PENDULUM_REFERENCE = 84_000.0
+SINGLE_TARGETS = [("secure_env/UavSecureOfdma-v0", "velocity", 10_000.0),
+                  ("secure_env/UavSecureOfdma-v0", "compact", 10_000.0),
+                  ("secure_env/QuantumUav-v0", "velocity", 6_000.0),
+                  ("secure_env/QuantumUav-v0", "compact", 6_000.0)]
+VECTOR_TARGETS = [("secure_env/UavSecureOfdma-v0", 12.0), ("secure_env/UavSecureOfdma-v0 velocity", 10.0),
+                  ("secure_env/QuantumUav-v0", 12.0), ("secure_env/QuantumUav-v0 velocity", 10.0)]
+
+
+def target_table(pendulum: float, mode_rows: list[dict[str, Any]],
+                 vector_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target beside what this run measured: learnable modes (safety layer on, their default)
+    as a ratio to Pendulum-v1 against target / 84k, native / sync at B = 256."""
+    rows = []
+    print(f"\n{'target':<58} {'wanted':>9} {'measured':>9}  met")
+    for env_id, mode, want in SINGLE_TARGETS:
+        got = next((r["safety_on_steps_per_s"] for r in mode_rows
+                    if r["env"] == env_id and r["action_mode"] == mode), None)
+        if got is None:
+            continue
+        rows.append({"target": f"{env_id} {mode} / Pendulum-v1", "wanted": want / PENDULUM_REFERENCE,
+                     "measured": got / pendulum})
+    for label, want in VECTOR_TARGETS:
+        got = next((r["native_over_sync"] for r in vector_rows if r["env"] == label and r["batch"] == 256), None)
+        if got is not None:
+            rows.append({"target": f"{label} native / sync at B = 256", "wanted": want, "measured": got})
+    for r in rows:
+        r["met"] = r["measured"] >= r["wanted"]
+        print(f"{r['target']:<58} {r['wanted']:>9.3f} {r['measured']:>9.3f}  {'yes' if r['met'] else 'NO'}")
     return rows
 
 
@@ -268,11 +313,11 @@ def expected_minutes(steps: int, repeats: int, mode_pairs: int, batches: tuple[i
                      modes_only: bool) -> float:
     """A rough runtime forecast on a quiet 2-core machine of this kind (measured at 8dc7543: 0.2 min
     per 20k-step repeat of the single-env table, 0.3 min per 10k-step pair of the mode table,
-    about 2 min per repeat of the default vector table; a loaded machine takes up to twice as
-    long), printed at start so nobody waits without knowing for how long."""
+    about 1 min per batch size and repeat of the vector table; a loaded machine takes up to twice
+    as long), printed at start so nobody waits without knowing for how long."""
     single = 0.2 * repeats * steps / 20000
     modes = 0.3 * mode_pairs * steps / 20000
-    vector = 2.0 * repeats * (len(batches) / 3) * vector_steps / 40000
+    vector = 1.0 * repeats * len(batches) * vector_steps / 40000
     return modes if modes_only else single + modes + vector
 
 
@@ -283,7 +328,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--mode-pairs", type=int, default=6,
                         help="paired (safety off, on) repeats of --steps/2 steps for the action-mode table")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batches", default="1,64,1024", help="vector batch sizes (comma separated)")
+    parser.add_argument("--batches", default="1,64,256,1024", help="vector batch sizes (comma separated)")
     parser.add_argument("--vector-steps", type=int, default=40000,
                         help="env-steps per native vector measurement (sync uses 1/20 of it)")
     parser.add_argument("--out", default=None,
@@ -331,8 +376,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{'' if math.isnan(ratio_floor) else f'{ratio_floor:.3f}':>13}")
     vector_rows = vector_table(batches, args.seed, args.vector_steps, args.repeats) if batches else []
     mode_rows = mode_table(max(args.steps // 2, 1), args.seed, args.mode_pairs)
+    targets = target_table(pendulum, mode_rows, vector_rows)
     result = {"steps": args.steps, "repeats": args.repeats, "mode_pairs": args.mode_pairs, **machine(),
-              "gymnasium": gym.__version__,
+              "gymnasium": gym.__version__, "targets": targets,
               "rows": rows, "vector_rows": vector_rows, "mode_rows": mode_rows}
     write_report(result, args.out)
     return result
