@@ -1,0 +1,112 @@
+"""The one-env fast paths of the action decoding give what the batch path gives, bit for bit.
+
+Issue 19 moved the single env's K-sized bookkeeping to plain floats (largest-remainder shares,
+the R_min pace guard, the pace debt, the layout features) and let the QKD phase of whole photon
+counts skip re-deriving the count. Each claim is "the same arithmetic": checked here against the
+batch path (arrays of one row) and, for the QKD time, against eq. (8) through
+:func:`secure_env.core.qkd.qkd_time`, on drawn inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from secure_env.core import qkd
+from secure_env.core import quantum_uav as qmodel
+from secure_env.core import uav_actions
+from secure_env.core import uav_ofdma as model
+from secure_env.scenarios import make_scenario
+
+FAST = settings(max_examples=200, deadline=None)
+K = st.integers(1, 6)
+
+
+@FAST
+@given(st.data())
+def test_apportion_one_env_equals_the_batch_path(data):
+    k = data.draw(K)
+    w = data.draw(arrays(np.float64, k, elements=st.one_of(st.just(0.0), st.floats(0.0, 1.0))))
+    n = data.draw(st.integers(0, 300))
+    one = uav_actions.apportion(w, n)
+    batch = uav_actions.apportion(w[None, :], np.array([n]))[0]
+    np.testing.assert_array_equal(one, batch)
+    assert one.sum() == n and one.dtype == np.int64
+
+
+@FAST
+@given(st.data())
+def test_reserved_counts_one_env_equals_the_batch_path(data):
+    k = data.draw(K)
+    debt = data.draw(arrays(np.float64, k, elements=st.floats(-1e7, 1e7)))
+    bits = data.draw(arrays(np.float64, k, elements=st.one_of(st.just(0.0), st.floats(1e-3, 1e6))))
+    nf = data.draw(st.integers(1, 256))
+    one = uav_actions.reserved_counts(debt, bits, nf)
+    batch = uav_actions.reserved_counts(debt[None, :], bits[None, :], nf)[0]
+    np.testing.assert_array_equal(one, batch)
+    assert one.dtype == np.int64 and one.sum() <= nf
+
+
+def test_reserved_counts_beyond_int64_take_the_array_path():
+    debt, bits = np.array([1e6, 5.0]), np.array([1e-300, 1.0])      # 1e306 subcarriers wanted
+    np.testing.assert_array_equal(uav_actions.reserved_counts(debt, bits, 8),
+                                  uav_actions.reserved_counts(debt[None], bits[None], 8)[0])
+
+
+@FAST
+@given(slot=st.integers(0, 49), delivered=arrays(np.float64, 3, elements=st.floats(0.0, 1e6)))
+def test_pace_debt_and_layout_features_one_env_equal_the_batch_path(slot, delivered):
+    s = make_scenario("cai2019")
+    np.testing.assert_array_equal(uav_actions.pace_debt(delivered, slot, s),
+                                  uav_actions.pace_debt(delivered[None], np.array([slot]), s)[0])
+    users = np.asarray(s.user_xy, dtype=np.float64)
+    one = uav_actions.layout_features(123.4, -56.7, users, delivered, slot, s, 1000.0)
+    batch = uav_actions.layout_features(np.array([123.4]), np.array([-56.7]), users[None], delivered[None],
+                                        np.array([slot]), s, 1000.0)[0]
+    np.testing.assert_array_equal(one, batch)
+
+
+@FAST
+@given(qx=st.floats(-300.0, 1300.0), qy=st.floats(-400.0, 400.0))
+def test_rule_phase_one_env_equals_the_batch_path_and_qkd_phase(qx, qy):
+    s = make_scenario("quantum_uav")
+    c = model.SlotConstants.from_scenario(s)
+    users = np.asarray(s.user_xy, dtype=np.float64)
+    photons, dist, phase = qmodel.rule_phase(s, c, qx, qy, users)
+    bp, bd, bphase = qmodel.rule_phase(s, c, np.array([qx]), np.array([qy]), users[None])
+    np.testing.assert_array_equal(photons, bp[0])
+    np.testing.assert_array_equal(dist, bd[0])
+    direct = qmodel.qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
+    for key in direct:
+        np.testing.assert_array_equal(phase[key], bphase[key][0])
+        np.testing.assert_array_equal(phase[key], direct[key])
+    # the rule's budgets hold exactly its counts: the phase decide_slot reuses is theirs
+    budget = qmodel.budget_for_photons(photons, dist, s.light_speed_mps)
+    again, _ = qmodel.budget_phase(s, c, budget, qx, qy, users)
+    for key in direct:
+        np.testing.assert_array_equal(again[key], direct[key])
+
+
+@FAST
+@given(n=arrays(np.float64, 5, elements=st.integers(80, 10**8).map(float)),
+       d=arrays(np.float64, 5, elements=st.floats(100.0, 2000.0)))
+def test_qkd_phase_of_whole_counts_is_eq_8(n, d):
+    """d / c N for whole counts N equals eq. (8)'s d / c ceil(8 m / eps^2) at eps = sqrt(8 m / N)."""
+    got = qmodel.qkd_phase(n, d, 10, 3e8, 0.5)["qkd_time_s"]
+    want = qkd.qkd_time(qkd.basis_prob_for_photons(n, 10), d, 10, 3e8)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_qkd_phase_of_fractional_counts_keeps_eq_8_ceiling():
+    n = np.array([80.5, 1234.25, 99999.9])
+    d = np.array([150.0, 300.0, 450.0])
+    got = qmodel.qkd_phase(n, d, 10, 3e8, 0.5)["qkd_time_s"]
+    np.testing.assert_array_equal(got, d / 3e8 * np.ceil(n))
+
+
+@pytest.mark.parametrize("alpha_beta", [0.5, 0.3, 0.123456789])
+def test_error_rate_with_a_float_alpha_beta_equals_the_array_route(alpha_beta):
+    eps = np.linspace(0.01, 1.0, 97)
+    np.testing.assert_array_equal(qkd.error_rate(eps, alpha_beta), qkd.error_rate(eps, np.array(alpha_beta)))
