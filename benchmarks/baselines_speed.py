@@ -79,7 +79,7 @@ def uav_timings(repeats: int) -> dict[str, Any]:
     """Wall time (s) of the Cai 2019 planners on the default scenario, and their EE (bits/J).
 
     ``straight_line`` is sub-problem 1 on the straight path; ``algorithm3`` the full alternation
-    (cvxpy + Clarabel, one process, the problem compiled afresh each outer iteration); ``joint``
+    (cvxpy + Clarabel, one process, each convex step compiled once per problem shape and re-solved); ``joint``
     the refinement started from Algorithm 3's plan (its own time only).
     """
     from baselines.cai2019 import power

@@ -28,6 +28,16 @@ SCA step is taken from the last successful solve of its Dinkelbach loop, or, if 
 the SCA stops at its last (feasible) iterate: for the joint refinement, at worst Algorithm 3's
 plan. Both are counted in a :class:`baselines.cai2019.power.SolverLog`.
 
+Each convex step is a cvxpy problem written with :class:`cvxpy.Parameter` for everything that
+changes between solves (the expansion point, eta, the plan's powers and schedule weights, the users'
+positions), so that it is DPP: cvxpy compiles it to Clarabel's cone program once and later solves
+only substitute the new parameter values. The compiled problems are cached by what their structure
+depends on (:func:`_model`): sub-problem 2's by (N, K) and the scenario's constants, so one compile
+serves every SCA step, Algorithm 3 iteration and layout of a scenario; the joint step's also by the
+slots its scheduled pairs are in (one pair per slot on most layouts). The cones are written in
+compact forms with the same feasible sets (see :class:`_FlightSca`, :class:`_Sca`,
+:class:`_JointSca`), which roughly halves Clarabel's work per solve.
+
 Algorithm 3 alternates :func:`baselines.cai2019.power.subproblem1` and :func:`subproblem2` from the
 straight line until the energy efficiency improves by less than a relative 1e-3 or 10 outer
 iterations; every iteration's EE is recorded. Plans are ranked by their total R_min shortfall
@@ -37,8 +47,10 @@ first, then by EE (the same as by EE when R_min is met). All energy efficiencies
 from __future__ import annotations
 
 import math
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +80,12 @@ _ATTEMPTS: tuple[dict[str, Any], ...] = (
     {"warm_start": False, "max_step_fraction": 0.9, "equilibrate_enable": True},
     {"warm_start": False, "max_step_fraction": 0.99, "equilibrate_enable": False},
 )
+#: Clarabel settings of every attempt: iterative refinement of each KKT solve stops at a relative
+#: 1e-10 (Clarabel's default 1e-13 costs about a third of a solve here; the interior-point
+#: tolerances stay at 1e-8, a hundred times coarser)
+_SETTINGS: dict[str, Any] = {"iterative_refinement_reltol": 1e-10, "iterative_refinement_abstol": 1e-10}
+#: cvxpy's canonicalization backend for the (one-off) compile of a convex step
+_CANON_BACKEND = "SCIPY"
 
 
 @dataclass
@@ -117,52 +135,162 @@ def _rate_floor(scenario: Any, mean_rate_bps: ArrayLike | None, k: int) -> NDArr
     return scenario.num_slots * target / _RATE
 
 
+#: compiled convex steps (:class:`_Model`), least recently used first (see :func:`_model`)
+_MODELS: OrderedDict[tuple[Any, ...], "_Model"] = OrderedDict()
+#: how many compiled steps are kept (each holds the cvxpy problem, its parameter map and the last
+#: Clarabel solver, about a MB)
+_MODELS_MAX = 8
+
+
+class _Model:
+    """A convex step's cvxpy problem, compiled on its first solve and then re-solved with new
+    parameter values (cvxpy keeps the DPP parameter map: no recompilation); its variables and
+    parameters as attributes. ``owner`` is the step whose parameter values it holds."""
+
+    problem: Any
+    owner: Any = None         # the step whose parameter values the problem holds
+    solver_of: Any = None     # the step whose data cvxpy's cached Clarabel solver was built for
+
+
+def _model(key: tuple[Any, ...], build: Any) -> _Model:
+    """The cached :class:`_Model` of ``key`` (made by ``build()`` the first time), per thread.
+
+    The key names everything the problem's structure and constants depend on (its shape and the
+    scenario's numbers that are not parameters), so that the same problem is compiled once for
+    every layout, iteration and call that share them."""
+    key = (threading.get_ident(), *key)
+    m = _MODELS.get(key)
+    if m is None:
+        m = _MODELS[key] = build()
+        while len(_MODELS) > _MODELS_MAX:
+            _MODELS.popitem(last=False)
+    else:
+        _MODELS.move_to_end(key)
+    return m
+
+
+def _scenario_key(scenario: Any) -> tuple[Any, ...]:
+    """The scenario numbers a compiled step depends on (all but the users' positions)."""
+    s = scenario
+    return (model.SlotConstants.from_scenario(s), s.num_slots, tuple(map(float, s.start_xy)),
+            tuple(map(float, s.end_xy)), s.r_min_bps > 0)
+
+
+@dataclass
+class _Value:
+    """A surrogate coefficient that reaches the compiled problem only through derived parameters,
+    held like a cvxpy Parameter (``.value``)."""
+
+    value: Any = None
+
+
 class _FlightSca:
     """What both SCA problems share: kinematics (C8-C12), the flight-power slack (47)-(50), the
-    surrogate total power Pbar with C5, the expansion point of the slack, and the solve call."""
+    surrogate total power Pbar with C5, the expansion point of the slack, and the solve call.
 
-    def _flight(self, cp: Any, p_comm: Any) -> tuple[list[Any], Any]:
-        """Variables q, v, chi and parameters chi_j, v_j, phi_const; returns (constraints, Pbar)."""
+    Each step's cvxpy problem is built with :class:`cvxpy.Parameter` for everything that changes
+    between solves (expansion point, eta, the plan's powers, the users) and is kept in
+    :func:`_model`'s cache, so it is compiled once per problem shape, not once per step.
+    The problem is written compactly (the same feasible set with fewer variables and cones):
+    the positions q are the only kinematic variables, the velocities their differences
+    v[n] = (q[n] - q[n-1]) / T (C8 then holds by construction); a speed variable s >= ||v|| carries
+    the speed limit and the epigraphs t2 >= s^2, t3 >= s^3 (as t2^2 <= s t3) of Pbar's V^2 and
+    V^3 terms; chi^-2 <= Phi is root^2 <= Phi and chi root >= 1. Pbar's V^2 and V^3 terms enter
+    the objective and C5 through t2 and t3, which are tight at the optimum (eta > 0 presses them
+    down), so the optimum is that of the plain form. Pbar itself is evaluated from the solution's
+    velocities (:meth:`_pbar`)."""
+
+    def _flight(self, cp: Any, m: _Model) -> tuple[list[Any], Any]:
+        """Variables q and chi (and the cones' auxiliaries), the velocity expression v and the
+        parameters chi_j, v_j, phi_const into ``m``; returns (constraints, the part of Pbar (N,)
+        that depends on the flight, in kW)."""
         s, c, n = self.s, self.c, self.n
         rotor = c.rotor
-        self.log = power.SolverLog()
-        self._attempt = 0          # the entry of _ATTEMPTS that solved last
-        self.q = cp.Variable((n, 2))
-        self.v = cp.Variable((n, 2))
-        self.chi = cp.Variable(n, pos=True)
-        self.chi_j = cp.Parameter(n, nonneg=True)
-        self.v_j = cp.Parameter((n, 2))
-        self.phi_const = cp.Parameter(n)
-        q0 = np.asarray(s.start_xy) / _POS
-        qf = np.asarray(s.end_xy) / _POS
+        m.q = cp.Variable((n, 2))
+        m.chi = cp.Variable(n)
+        speed, t2, t3, root = cp.Variable(n), cp.Variable(n), cp.Variable(n), cp.Variable(n)
+        m.chi_j = cp.Parameter(n, nonneg=True)
+        m.v_j = cp.Parameter((n, 2))
+        m.phi_const = cp.Parameter(n)
+        q = m.q
+        q0 = np.asarray(s.start_xy, dtype=np.float64) / _POS
+        qf = np.asarray(s.end_xy, dtype=np.float64) / _POS
         step = s.slot_s * _VEL / _POS
-        cons = [self.q[0] == q0 + step * self.v[0], self.q[1:] == self.q[:-1] + step * self.v[1:],
-                self.q[n - 1] == qf,
-                cp.norm(self.v, 2, axis=1) <= s.v_max_mps / _VEL * (1 - _MARGIN)]
+        m.v = v = cp.vstack([(q[0:1] - q0[None]) / step, (q[1:] - q[:-1]) / step])
+        cons = [q[n - 1] == qf,
+                cp.SOC(speed, v, axis=1), speed <= s.v_max_mps / _VEL * (1 - _MARGIN)]
         if n > 1:
-            cons.append(cp.norm(self.v[1:] - self.v[:-1], 2, axis=1) <= c.dv_max_mps / _VEL * (1 - _MARGIN))
-        # flight-power slack (49)-(50): chi^-2 <= Phi_j
+            cons.append(cp.SOC(np.full(n - 1, c.dv_max_mps / _VEL * (1 - _MARGIN)), v[1:] - v[:-1], axis=1))
+        # V^2 <= t2 and V^3 <= t3 (as t2^2 <= V t3)
+        cons.append(cp.SOC(t2 + 1.0, cp.vstack([2.0 * speed, t2 - 1.0]), axis=0))
+        cons.append(cp.SOC(speed + t3, cp.vstack([2.0 * t2, speed - t3]), axis=0))
+        # flight-power slack (49)-(50): chi^-2 <= Phi_j as root^2 <= Phi_j and chi root >= 1
         scale_v = _VEL ** 2 / rotor.induced_velocity_mps ** 2
-        phi = (2.0 * cp.multiply(self.chi_j, self.chi)
-               + 2.0 * scale_v * cp.sum(cp.multiply(self.v_j, self.v), axis=1) + self.phi_const)
-        cons.append(cp.power(self.chi, -2) <= phi)
-        speed2 = cp.sum(cp.square(self.v), axis=1)
-        pbar = ((c.circuit_power_w + rotor.profile_power_w) / _POWER + p_comm / _POWER
-                + 3.0 * rotor.profile_power_w * _VEL ** 2 / rotor.tip_speed_mps ** 2 / _POWER * speed2
-                + rotor.induced_power_w / _POWER * self.chi
-                + rotor.parasite_coeff * _VEL ** 3 / _POWER * cp.power(cp.norm(self.v, 2, axis=1), 3))
-        cons.append(pbar <= c.p_max_w / _POWER)
-        self.pbar = pbar
-        return cons, pbar
+        phi = (2.0 * cp.multiply(m.chi_j, m.chi)
+               + 2.0 * scale_v * cp.sum(cp.multiply(m.v_j, v), axis=1) + m.phi_const)
+        cons.append(cp.SOC(phi + 1.0, cp.vstack([2.0 * root, phi - 1.0]), axis=0))
+        cons.append(cp.SOC(m.chi + root, cp.vstack([np.full(n, 2.0), m.chi - root]), axis=0))
+        flight = (3.0 * rotor.profile_power_w * _VEL ** 2 / rotor.tip_speed_mps ** 2 / _POWER * t2
+                  + rotor.induced_power_w / _POWER * m.chi
+                  + rotor.parasite_coeff * _VEL ** 3 / _POWER * t3)
+        return cons, flight
+
+    def _pbar(self, p_comm_w: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Pbar (N,) in W at the current solution (the true V^2, V^3 of its velocities)."""
+        c = self.c
+        rotor = c.rotor
+        vv = np.asarray(self.m.v.value) * _VEL
+        speed2 = np.sum(vv * vv, axis=1)
+        return (c.circuit_power_w + rotor.profile_power_w + p_comm_w
+                + 3.0 * rotor.profile_power_w * speed2 / rotor.tip_speed_mps ** 2
+                + rotor.induced_power_w * np.asarray(self.m.chi.value)
+                + rotor.parasite_coeff * speed2 ** 1.5)
+
+    def _set(self, param: Any, value: Any) -> None:
+        """Give ``param`` of the shared model this step's ``value`` (kept for :meth:`solve`)."""
+        if self.m.owner is not self:
+            self.m.owner = None            # another step's values are no longer complete
+        self._values[id(param)] = (param, value)
+        param.value = value
+
+    def _own(self) -> None:
+        """Load this step's parameter values into the shared model if another step used it last;
+        a step's first solve starts a fresh Clarabel solver (see :meth:`_forget_solver`)."""
+        if self.m.owner is not self:
+            for param, value in self._values.values():
+                param.value = value
+            if self.m.solver_of is not self:
+                self._forget_solver()
+            self.m.owner = self
+
+    def _forget_solver(self) -> None:
+        """Drop the Clarabel solver cvxpy keeps for the shared problem, so that this step's first
+        solve builds its own, as it did when every step had its own problem: Clarabel keeps the
+        scaling of the data it was built with when it is updated, so a solver left by another
+        step (another layout) would make this step's plan depend on what was planned before."""
+        cache = getattr(self.problem, "_solver_cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
+        self.m.solver_of = self
 
     def _set_flight_point(self, v_j: NDArray[np.float64]) -> None:
         c = self.c
         chi_j = induced_slack(np.linalg.norm(v_j, axis=1), c.rotor)
         vv = v_j / _VEL
         scale_v = _VEL ** 2 / c.rotor.induced_velocity_mps ** 2
-        self.chi_j.value = chi_j
-        self.v_j.value = vv
-        self.phi_const.value = -chi_j ** 2 - scale_v * np.sum(vv * vv, axis=1)
+        self._set(self.chi_j, chi_j)
+        self._set(self.v_j, vv)
+        self._set(self.phi_const, -chi_j ** 2 - scale_v * np.sum(vv * vv, axis=1))
+
+    # the shared model's handles, as attributes of the step
+    q = property(lambda self: self.m.q)
+    v = property(lambda self: self.m.v)
+    chi = property(lambda self: self.m.chi)
+    chi_j = property(lambda self: self.m.chi_j)
+    v_j = property(lambda self: self.m.v_j)
+    phi_const = property(lambda self: self.m.phi_const)
+    eta = property(lambda self: self.m.eta)
+    problem = property(lambda self: self.m.problem)
 
     @staticmethod
     def _s_procedure(cp: Any, x: Any, lam: Any, zeta_term: Any, varpi: Any, radius: float) -> Any:
@@ -179,21 +307,25 @@ class _FlightSca:
         step against the true limits."""
         import cvxpy as cp
 
-        self.eta.value = max(eta, 0.0)
+        self._own()
+        self._set_eta(max(eta, 0.0))
         for tries in range(len(_ATTEMPTS)):
             index = (self._attempt + tries) % len(_ATTEMPTS)
             self.log.retries += tries > 0
             try:
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                    self.problem.solve(solver=cp.CLARABEL, canon_backend=cp.SCIPY_CANON_BACKEND,
-                                       **_ATTEMPTS[index])
+                    self.problem.solve(solver=cp.CLARABEL, canon_backend=_CANON_BACKEND,
+                                       **_SETTINGS, **_ATTEMPTS[index])
             except cp.error.SolverError:
                 continue
             if self.problem.status in ("optimal", "optimal_inaccurate"):
                 self._attempt = index
                 return True
         return False
+
+    def _set_eta(self, eta: float) -> None:
+        self.m.eta.value = eta
 
     def dinkelbach(self, eta: float, inner_tol: float, max_inner: int) -> tuple[Any, int]:
         """Dinkelbach on the surrogate from ``eta`` (line 6 of Algorithm 2): solve, then
@@ -214,82 +346,114 @@ class _FlightSca:
             eta = rlb / pbar
         return sol, solves
 
-    def surrogate_ratio(self) -> tuple[float, float]:
-        """(sum R_lb in bit/s, sum Pbar in W) at the current solution."""
-        return float(self.rlb.value) * _RATE, float(np.sum(self.pbar.value)) * _POWER
-
 
 class _Sca(_FlightSca):
-    """The convex problem (53) as a cvxpy problem with the expansion point and eta as parameters."""
+    """The convex problem (53) as a cvxpy problem with the expansion point, eta, the plan's powers
+    and the users as parameters (one compiled problem per (N, K) and scenario).
+
+    The rate lower bound sum_n (a_nk - b_nk ||q_n - w_k||^2) enters the objective as the quadratic
+    -sum_n B_n ||q_n||^2 + 2 sum_n c_n . q_n (B_n = sum_k b_nk, c_n = sum_k b_nk w_k, constants
+    dropped) and C6 as one cone per user, ||sqrt(b_k) (q - w_k)|| <= sqrt(sum_n a_nk - floor_k).
+    The leakage cone is kept for every slot; a slot whose power needs no more than the altitude
+    (D_req <= H^2, where the paper's constraint is inactive) gets a vacuous cone (x = 0, lam = 1)."""
 
     def __init__(self, scenario: Any, plan: power.PowerPlan, user_xy: NDArray[np.float64]) -> None:
-        import cvxpy as cp
-
         s = scenario
         c = model.SlotConstants.from_scenario(s)
         self.s, self.c = s, c
         n, k = plan.counts.shape
         self.n, self.k = n, k
+        self.log = power.SolverLog()
+        self._attempt = 0          # the entry of _ATTEMPTS that solved last
+        self._values: dict[int, tuple[Any, Any]] = {}
+        self.m = _model(("sca", n, k, *_scenario_key(s)), self._build)
         counts = plan.counts.astype(np.float64)
         pk = plan.power_per_subcarrier
         self.rho = pk * c.gamma0                                    # m^2, (N, K)
         self.cw = counts * c.subcarrier_hz                          # Hz, (N, K)
-        p_comm = np.sum(counts * pk, axis=1)                        # W, (N,)
+        self.p_comm = np.sum(counts * pk, axis=1)                   # W, (N,)
         p_hat = np.max(np.where(counts > 0, pk, 0.0), axis=1)
         d_req = p_hat * c.gamma0 / c.gamma_tol                      # m^2 the eavesdropper must keep
-        self.users = user_xy / _POS
-        eve = np.asarray(c.eve_xy) / _POS
+        self.users = np.asarray(user_xy, dtype=np.float64) / _POS
         h2 = c.altitude_m ** 2
+        # leakage: the slots where it can bind
+        self.active = np.flatnonzero(d_req > h2 * (1 + 1e-12))
+        self.hd = (h2 - d_req[self.active]) / _POS ** 2
+        mask = np.zeros((n, 2))
+        mask[self.active] = 1.0
+        self._set(self.m.mask, mask)
+        self._set(self.m.headroom, (c.p_max_w - c.circuit_power_w - c.rotor.profile_power_w - self.p_comm) / _POWER)
+        self.a_hat, self.b_hat = _Value(), _Value()
+        self.rate_floor = _Value(_rate_floor(s, None, k))
 
-        self.eta = cp.Parameter(nonneg=True)
-        self.a_hat = cp.Parameter((n, k))
-        self.b_hat = cp.Parameter((n, k), nonneg=True)
-        cons, pbar = self._flight(cp, p_comm)
-        # leakage: S-procedure in SOC form for the slots where it can bind
-        active = np.flatnonzero(d_req > h2 * (1 + 1e-12))
-        self.active = active
-        if len(active):
-            self.varpi = cp.Variable(len(active), nonneg=True)
-            self.g = cp.Parameter((len(active), 2))          # q_j - w_E
-            self.g2 = cp.Parameter(len(active))              # -||q_j - w_E||^2 + (H^2 - D_req)/L^2
-            qa = self.q[active]
-            lam = 2.0 * cp.sum(cp.multiply(self.g, qa - eve), axis=1) + self.g2
-            cons.append(self._s_procedure(cp, qa - eve, lam, 0.0, self.varpi, c.eve_radius_m))
-            self.hd = (h2 - d_req[active]) / _POS ** 2
-        # rate lower bound (46), per user
-        rlb_user = []
-        for kk in range(k):
-            sq = cp.sum(cp.square(self.q - self.users[kk]), axis=1)
-            rlb_user.append(cp.sum(self.a_hat[:, kk]) - cp.sum(cp.multiply(self.b_hat[:, kk], sq)))
-        self.rlb_user = rlb_user
-        self.rlb = sum(rlb_user)
-        self.rate_floor = cp.Parameter(k, nonneg=True)
-        self.rate_floor.value = _rate_floor(s, None, k)
-        if s.r_min_bps > 0:
-            cons += [r >= self.rate_floor[kk] for kk, r in enumerate(rlb_user)]
-        self.objective = self.rlb - self.eta * _POWER / _RATE * cp.sum(pbar)
-        self.problem = cp.Problem(cp.Maximize(self.objective), cons)
+    def _build(self) -> _Model:
+        import cvxpy as cp
+
+        c, n, k = self.c, self.n, self.k
+        m = _Model()
+        m.eta = cp.Parameter(nonneg=True)
+        cons, flight = self._flight(cp, m)
+        m.headroom = cp.Parameter(n)                  # (P_max - P_C - P0 - p_comm) in kW
+        cons.append(flight <= m.headroom)
+        # leakage: S-procedure in SOC form, vacuous where mask = 0
+        eve = np.asarray(c.eve_xy) / _POS
+        m.mask = cp.Parameter((n, 2), nonneg=True)
+        m.g = cp.Parameter((n, 2))                    # q_j - w_E (0 where inactive)
+        m.g2 = cp.Parameter(n)                        # -||q_j - w_E||^2 + (H^2 - D_req)/L^2 (1 where inactive)
+        m.varpi = cp.Variable(n, nonneg=True)
+        lam = 2.0 * cp.sum(cp.multiply(m.g, m.q - eve), axis=1) + m.g2
+        cons.append(self._s_procedure(cp, cp.multiply(m.mask, m.q - eve), lam, 0.0, m.varpi, c.eve_radius_m))
+        # rate lower bound (46): the objective's quadratic, and C6 per user
+        m.quad = cp.Parameter((n, 2), nonneg=True)    # B_n, twice
+        m.lin = cp.Parameter((n, 2))                  # c_n
+        m.root_b = [cp.Parameter((n, 2), nonneg=True) for _ in range(k)]   # sqrt(b_nk), twice
+        m.root_bw = [cp.Parameter((n, 2)) for _ in range(k)]               # sqrt(b_nk) w_k
+        m.room = cp.Parameter(k, nonneg=True)         # sqrt(sum_n a_nk - floor_k)
+        if self.s.r_min_bps > 0:
+            cons += [cp.SOC(m.room[kk], cp.vec(cp.multiply(m.root_b[kk], m.q) - m.root_bw[kk], order="C"))
+                     for kk in range(k)]
+        rlb = -cp.sum(cp.multiply(m.quad, cp.square(m.q))) + 2.0 * cp.sum(cp.multiply(m.lin, m.q))
+        m.problem = cp.Problem(cp.Maximize(rlb - m.eta * (_POWER / _RATE) * cp.sum(flight)), cons)
+        return m
 
     def set_point(self, q_j: NDArray[np.float64], v_j: NDArray[np.float64],
                   mean_rate_bps: ArrayLike | None = None) -> None:
         """Expansion point (positions and velocities in SI units); ``mean_rate_bps`` (K,) the
         users' rates there, where C6 keeps a user short of R_min from falling further (None: C6)."""
-        c = self.c
+        c, m = self.c, self.m
         self._set_flight_point(v_j)
         self.rate_floor.value = _rate_floor(self.s, mean_rate_bps, self.k)
         d2 = squared_distance(q_j, self.users * _POS, c.altitude_m)                                 # (N, K)
         lin = self.rho / (d2 + self.rho) / d2 / _LN2                                                 # 1/m^2
         b = self.cw * lin * _POS ** 2 / _RATE
-        self.b_hat.value = b
-        self.a_hat.value = self.cw * np.log2(1.0 + self.rho / d2) / _RATE + b * (d2 - c.altitude_m ** 2) / _POS ** 2
+        a = self.cw * np.log2(1.0 + self.rho / d2) / _RATE + b * (d2 - c.altitude_m ** 2) / _POS ** 2
+        self.b_hat.value, self.a_hat.value = b, a
+        bsum = np.sum(b, axis=1)
+        self._set(m.quad, np.repeat(bsum[:, None], 2, axis=1))
+        self._set(m.lin, b @ self.users)
+        root_b = np.sqrt(b)
+        for kk in range(self.k):
+            self._set(m.root_b[kk], np.repeat(root_b[:, kk, None], 2, axis=1))
+            self._set(m.root_bw[kk], root_b[:, kk, None] * self.users[kk])
+        self._set(m.room, np.sqrt(np.maximum(np.sum(a, axis=0) - self.rate_floor.value, 0.0)))
+        g = np.zeros((self.n, 2))
+        g2 = np.ones(self.n)
         if len(self.active):
-            qa = q_j[self.active] / _POS
-            g = qa - np.asarray(c.eve_xy) / _POS
-            self.g.value = g
-            self.g2.value = -np.sum(g * g, axis=1) + self.hd
+            ga = q_j[self.active] / _POS - np.asarray(c.eve_xy) / _POS
+            g[self.active] = ga
+            g2[self.active] = -np.sum(ga * ga, axis=1) + self.hd
+        self._set(m.g, g)
+        self._set(m.g2, g2)
 
     def solution(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         return np.asarray(self.q.value) * _POS, np.asarray(self.v.value) * _VEL
+
+    def surrogate_ratio(self) -> tuple[float, float]:
+        """(sum R_lb in bit/s, sum Pbar in W) at the current solution."""
+        q = np.asarray(self.q.value)
+        x = np.sum((q[:, None, :] - self.users[None]) ** 2, axis=-1)           # (N, K), pos units
+        rlb = float(np.sum(self.a_hat.value) - np.sum(self.b_hat.value * x))
+        return rlb * _RATE, float(np.sum(self._pbar(self.p_comm)))
 
 
 def subproblem2(scenario: Any, plan: power.PowerPlan, positions: ArrayLike, velocities: ArrayLike,
@@ -438,83 +602,134 @@ class _JointSca(_FlightSca):
     with zeta the squared distance kept by the S-procedure cone (now with zeta a variable; the
     cone stays convex because both of its sides are affine). Flight-power slack, speed,
     acceleration, end point, C4, C5 and C6 are as in sub-problem 2.
+
+    The compiled problem depends only on which slots the scheduled pairs are in (one pair per
+    slot on most layouts), so it is shared across layouts: each pair's user position, subcarrier
+    count and weights are parameters; log(S + gamma0 p) is a variable L under one exponential cone
+    per pair, weighted in the objective and, per user, in C6 (weight 0 for another user's pair).
+    For Clarabel's sake the powers are in units of P_peak / N_F and the cone's argument is
+    divided by sigma = gamma0 P_peak / N_F (log(sigma) moves into C6's constants).
     """
 
     def __init__(self, scenario: Any, counts: NDArray[np.int64], user_xy: NDArray[np.float64]) -> None:
-        import cvxpy as cp
-
         s = scenario
         c = model.SlotConstants.from_scenario(s)
         self.s, self.c = s, c
         n, k = counts.shape
         self.n, self.k = n, k
-        self.slot_idx, self.user_idx = np.nonzero(counts > 0)
-        m = len(self.slot_idx)
-        self.counts = counts
-        cnt = counts[self.slot_idx, self.user_idx].astype(np.float64)
-        self.users = user_xy / _POS
+        self.log = power.SolverLog()
+        self._attempt = 0          # the entry of _ATTEMPTS that solved last
+        self._values: dict[int, tuple[Any, Any]] = {}
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.slot_idx, self.user_idx = np.nonzero(self.counts > 0)
+        self.users = np.asarray(user_xy, dtype=np.float64) / _POS
+        self.cnt = self.counts[self.slot_idx, self.user_idx].astype(np.float64)
+        self.weight = self.cnt * c.subcarrier_hz / _LN2 / _RATE       # rate units per nat
+        self.p_unit = max(c.peak_power_w, 1e-6) / c.num_subcarriers  # W: the powers' unit
+        self.sigma = c.gamma0 / _POS ** 2 * self.p_unit              # log(S + gamma0 p) = log(sigma) + L
+        m = self.m = _model(("joint", n, k, self.slot_idx.tobytes(), *_scenario_key(s)), self._build)
+        self.mine = (self.user_idx[None, :] == np.arange(k)[:, None]).astype(np.float64)   # (K, M)
+        self._set(m.user_xy, self.users[self.user_idx])
+        self._set(m.count, self.cnt)
+        self._set(m.weight, self.weight)
+        self._set(m.user_weight, self.mine * self.weight)
+        self.rate_floor = _Value(_rate_floor(s, None, k))
+
+    def _build(self) -> _Model:
+        import cvxpy as cp
+        import scipy.sparse as sparse
+
+        c, n, k = self.c, self.n, self.k
+        m = _Model()
+        slot_idx = self.slot_idx
+        mm = len(slot_idx)
         eve = np.asarray(c.eve_xy) / _POS
         h2 = (c.altitude_m / _POS) ** 2
-        g0 = c.gamma0 / _POS ** 2                                   # pos-units^2 per W
-
-        self.p = cp.Variable(m, nonneg=True)                        # W per subcarrier
-        self.dist = cp.Variable(m)                                  # S, pos-units^2
-        self.zeta = cp.Variable(n)
-        self.varpi = cp.Variable(n, nonneg=True)
-        self.eta = cp.Parameter(nonneg=True)
-        self.dist_j = cp.Parameter(m, pos=True)
-        self.inv_dist_j = cp.Parameter(m, pos=True)
-        self.log_dist_j = cp.Parameter(m)
-        self.g = cp.Parameter((n, 2))
-        self.g2 = cp.Parameter(n)
+        p_unit, sigma = self.p_unit, self.sigma
+        m.p = cp.Variable(mm, nonneg=True)                          # per subcarrier, in p_unit
+        m.dist = cp.Variable(mm)                                    # S, pos-units^2
+        m.log_term = cp.Variable(mm)                                # L <= log(S + gamma0 p)
+        m.zeta = cp.Variable(n)
+        m.varpi = cp.Variable(n, nonneg=True)
+        m.eta = cp.Parameter(nonneg=True)
+        m.user_xy = cp.Parameter((mm, 2))                           # each pair's user
+        m.count = cp.Parameter(mm, nonneg=True)                     # each pair's subcarriers
+        m.weight = cp.Parameter(mm, nonneg=True)                    # W cnt / (ln2 rate unit)
+        m.user_weight = cp.Parameter((k, mm), nonneg=True)          # weight, on user k's pairs only
+        m.slope = cp.Parameter(mm, nonneg=True)                     # weight / S_j (the tangent)
+        m.user_slope = cp.Parameter((k, mm), nonneg=True)
+        m.rate_rhs = cp.Parameter(k)                                # floor_k minus the tangents' constants
+        m.price = cp.Parameter(mm, nonneg=True)                     # eta cnt: the pairs' power in the objective
+        m.g = cp.Parameter((n, 2))
+        m.g2 = cp.Parameter(n)
         # per-slot transmit power as a sparse sum over the scheduled pairs
-        a = np.zeros((n, m))
-        a[self.slot_idx, np.arange(m)] = cnt
-        p_comm = a @ self.p
-        cons, pbar = self._flight(cp, p_comm)
+        slots = sparse.csr_matrix((np.ones(mm), (slot_idx, np.arange(mm))), shape=(n, mm))
+        p_comm = p_unit * (slots @ cp.multiply(m.count, m.p))
+        cons, flight = self._flight(cp, m)
+        rotor = c.rotor
+        cons.append(flight + p_comm / _POWER <= (c.p_max_w - c.circuit_power_w - rotor.profile_power_w) / _POWER)
         cons.append(p_comm <= c.peak_power_w)
-        # distance slack and rate surrogate
-        qm = self.q[self.slot_idx]
-        cons.append(cp.sum(cp.square(qm - self.users[self.user_idx]), axis=1) + h2 <= self.dist)
-        rate = cp.multiply(cnt * c.subcarrier_hz / _LN2 / _RATE,
-                           cp.log(self.dist + g0 * self.p) - self.log_dist_j
-                           - cp.multiply(self.inv_dist_j, self.dist) + 1.0)
-        self.rate = rate
+        # distance slack, ||q - w||^2 <= S - H^2 as a rotated cone, and L <= log(S + gamma0 p)
+        diff = m.q[slot_idx] - m.user_xy
+        cons.append(cp.SOC(m.dist - h2 + 1.0, cp.vstack([2.0 * diff[:, 0], 2.0 * diff[:, 1], m.dist - h2 - 1.0]),
+                           axis=0))
+        cons.append(cp.constraints.ExpCone(m.log_term, np.ones(mm), m.dist / sigma + m.p))
         # leakage: p <= gamma_tol zeta / gamma0 and the S-procedure cone with zeta variable
-        cons.append(self.p <= c.gamma_tol * self.zeta[self.slot_idx] / g0)
-        lam = 2.0 * cp.sum(cp.multiply(self.g, self.q - eve), axis=1) + self.g2 + h2
-        cons.append(self._s_procedure(cp, self.q - eve, lam, self.zeta, self.varpi, c.eve_radius_m))
-        self.rate_floor = cp.Parameter(k, nonneg=True)
-        self.rate_floor.value = _rate_floor(s, None, k)
-        if s.r_min_bps > 0:
+        cons.append(m.p <= c.gamma_tol / sigma * m.zeta[slot_idx])
+        lam = 2.0 * cp.sum(cp.multiply(m.g, m.q - eve), axis=1) + m.g2 + h2
+        cons.append(self._s_procedure(cp, m.q - eve, lam, m.zeta, m.varpi, c.eve_radius_m))
+        if self.s.r_min_bps > 0:
             for kk in range(k):
-                mine = np.flatnonzero(self.user_idx == kk)
-                if len(mine):
-                    cons.append(cp.sum(rate[mine]) >= self.rate_floor[kk])
-        self.rlb = cp.sum(rate)
-        self.problem = cp.Problem(cp.Maximize(self.rlb - self.eta * _POWER / _RATE * cp.sum(pbar)), cons)
+                cons.append(m.user_weight[kk] @ m.log_term - m.user_slope[kk] @ m.dist >= m.rate_rhs[kk])
+        rate = m.weight @ m.log_term - m.slope @ m.dist
+        m.problem = cp.Problem(cp.Maximize(rate - m.eta * (_POWER / _RATE) * cp.sum(flight)
+                                           - p_unit / _RATE * (m.price @ m.p)), cons)
+        return m
 
     def set_point(self, q_j: NDArray[np.float64], v_j: NDArray[np.float64],
                   mean_rate_bps: ArrayLike | None = None) -> None:
         """Expansion point as in :meth:`_Sca.set_point` (the powers' is not needed: the rate
         surrogate is concave in them)."""
-        c = self.c
+        c, m = self.c, self.m
         self._set_flight_point(v_j)
         self.rate_floor.value = _rate_floor(self.s, mean_rate_bps, self.k)
         qm = q_j[self.slot_idx] / _POS
         w = self.users[self.user_idx]
         d = squared_distance_xy(qm[:, 0] - w[:, 0], qm[:, 1] - w[:, 1], c.altitude_m / _POS)
-        self.dist_j.value = d
-        self.inv_dist_j.value = 1.0 / d
-        self.log_dist_j.value = np.log(d)
+        self.log_dist_j = np.log(d)
+        self.inv_dist_j = 1.0 / d
+        slope = self.weight * self.inv_dist_j
+        self._set(m.slope, slope)
+        self._set(m.user_slope, self.mine * slope)
+        # C6: sum over user k's pairs of weight (L - log S_j - S / S_j + 1) >= floor_k
+        const = self.mine @ (self.weight * (1.0 - self.log_dist_j + math.log(self.sigma)))
+        self._set(m.rate_rhs, np.where(self.mine.any(axis=1), self.rate_floor.value - const, -1.0))
         g = q_j / _POS - np.asarray(c.eve_xy) / _POS
-        self.g.value = g
-        self.g2.value = -np.sum(g * g, axis=1)
+        self._set(m.g, g)
+        self._set(m.g2, -np.sum(g * g, axis=1))
+
+    def _set_eta(self, eta: float) -> None:
+        self.m.eta.value = eta
+        self.m.price.value = eta * self.cnt
+
+    def _power(self) -> NDArray[np.float64]:
+        """The pairs' per-subcarrier powers (W) at the current solution."""
+        return np.asarray(self.m.p.value) * self.p_unit
 
     def solution(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         pk = np.zeros((self.n, self.k))
-        pk[self.slot_idx, self.user_idx] = np.maximum(np.asarray(self.p.value), 0.0)
+        pk[self.slot_idx, self.user_idx] = np.maximum(self._power(), 0.0)
         return np.asarray(self.q.value) * _POS, np.asarray(self.v.value) * _VEL, pk
+
+    def surrogate_ratio(self) -> tuple[float, float]:
+        """(sum of the rate surrogate in bit/s, sum Pbar in W) at the current solution."""
+        c = self.c
+        p = self._power()
+        dist = np.asarray(self.m.dist.value)
+        g0 = c.gamma0 / _POS ** 2
+        rate = self.weight * (np.log(dist + g0 * p) - self.log_dist_j - self.inv_dist_j * dist + 1.0)
+        p_comm = np.bincount(self.slot_idx, weights=self.cnt * p, minlength=self.n)
+        return float(np.sum(rate)) * _RATE, float(np.sum(self._pbar(p_comm)))
 
 
 @dataclass

@@ -1,0 +1,160 @@
+"""Algorithm 3 and the joint refinement re-solve compiled convex problems (issue 19).
+
+Every convex step of :mod:`baselines.cai2019.trajectory` is a DPP cvxpy problem compiled once and
+re-solved with new parameter values, shared by every SCA step, Algorithm 3 iteration and layout of
+the same shape. These tests check that the problems are DPP, that cvxpy compiles each of them once
+(the solves still go through ``cvxpy.Problem.solve``, where the solver-failure tests of
+tests/test_baselines_layouts.py intercept them), that steps sharing a compiled problem do not see
+each other's values or solver state, and that the plans are those of the code before the change.
+Speed itself is measured in benchmarks/baselines_speed.py, not asserted here.
+"""
+from __future__ import annotations
+
+import cvxpy as cp
+import gymnasium as gym
+import numpy as np
+import pytest
+from cvxpy.reductions.solvers.solving_chain import SolvingChain
+
+import secure_env  # noqa: F401
+from baselines.cai2019 import power
+from baselines.cai2019 import trajectory as tr
+from secure_env.core import uav_ofdma as model
+from secure_env.scenarios import make_scenario
+
+ENV_ID = "secure_env/UavSecureOfdma-v0"
+#: a small mission (20 slots, 3 users) for the structural checks
+SMALL = dict(num_slots=20, end_xy=(500.0, 0.0), eve_xy=(250.0, 0.0),
+             user_xy=((100.0, 120.0), (250.0, -120.0), (400.0, 120.0)))
+
+#: Energy efficiency (bits/J) of Algorithm 3 and of the joint refinement from it, computed with the
+#: code before this change (baselines/cai2019/trajectory.py at commit c43c0ed, where every
+#: Algorithm 3 iteration and every joint refinement built and compiled its own cvxpy problem), on
+#: the paper's layout (make_scenario("cai2019")) and on drawn layouts (UavSecureOfdma-v0 with
+#: random_users=True, reset(seed)). The new code agrees within a few 1e-5 on these layouts.
+REFERENCE = {
+    "paper": (1549.6894990401788, 1656.8224561587178),
+    7000000: (1900.9379658535572, 1986.0361069949909),
+    7000003: (1350.5057186678146, 1466.9625334008385),
+    7000009: (2361.9617323451407, 2447.420134030749),
+}
+
+
+def _layout(which):
+    """(scenario, user positions) of the paper's layout or of a drawn one."""
+    if which == "paper":
+        s = make_scenario("cai2019")
+        return s, np.asarray(s.user_xy, dtype=np.float64)
+    env = gym.make(ENV_ID, random_users=True)
+    env.reset(seed=which)
+    return env.unwrapped.scenario, env.unwrapped.geometry()["user_xy"]
+
+
+def _plan_on_straight_line(**kw):
+    s = make_scenario("cai2019", **kw)
+    users = np.asarray(s.user_xy, dtype=np.float64)
+    q, v = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
+    return s, users, q, v, power.subproblem1(s, q, v, users)
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """Ids of the cvxpy problems compiled (a solving chain applied to them) while the test runs."""
+    seen: list[int] = []
+    apply = SolvingChain.apply
+
+    def counting_apply(self, problem, *args, **kwargs):
+        seen.append(id(problem))
+        return apply(self, problem, *args, **kwargs)
+
+    monkeypatch.setattr(SolvingChain, "apply", counting_apply)
+    return seen
+
+
+def test_convex_steps_are_dpp():
+    s, users, q, v, plan = _plan_on_straight_line(**SMALL)
+    sca = tr._Sca(s, plan, users)
+    joint = tr._JointSca(s, plan.counts, users)
+    assert sca.problem.is_dpp() and joint.problem.is_dpp()
+
+
+def test_each_convex_problem_is_compiled_once_and_shared_by_layouts_of_its_shape(compiles):
+    tr._MODELS.clear()
+    s, users = _layout("paper")
+    a3 = tr.algorithm3(s, users)
+    joint = tr.joint_refinement(s, a3, users)
+    assert len(a3.sca_iterations) > 1                     # several sub-problem 2 calls ...
+    sca_problem = tr._Sca(s, a3.plan, users).problem
+    joint_problem = tr._JointSca(s, a3.plan.counts, users).problem
+    # ... and many solves, but one compile of each problem
+    assert sorted(compiles) == sorted([id(sca_problem), id(joint_problem)])
+    assert len(joint.history) > 2
+    # another layout of the same shape (and, here, one scheduled pair per slot) compiles nothing
+    compiles.clear()
+    s2, users2 = _layout(7000003)
+    a3b = tr.algorithm3(s2, users2)
+    assert np.all(a3b.plan.counts.astype(bool).sum(axis=1) == 1)
+    assert np.all(a3.plan.counts.astype(bool).sum(axis=1) == 1)
+    tr.joint_refinement(s2, a3b, users2)
+    assert compiles == []
+    assert len(tr._MODELS) <= tr._MODELS_MAX
+
+
+def test_every_solve_still_goes_through_cvxpy_problem_solve(monkeypatch):
+    calls = []
+    solve = cp.Problem.solve
+
+    def counting_solve(self, *args, **kwargs):
+        calls.append(kwargs.get("warm_start"))
+        return solve(self, *args, **kwargs)
+
+    monkeypatch.setattr(cp.Problem, "solve", counting_solve)
+    s, users, q, v, plan = _plan_on_straight_line(**SMALL)
+    res = tr.subproblem2(s, plan, q, v, users)
+    assert res.solver.retries == 0 and res.solves == sum(res.inner_iterations) > 1
+    assert len(calls) == res.solves and set(calls) == {True}      # the first of _ATTEMPTS each time
+
+
+def test_steps_sharing_a_compiled_problem_keep_their_own_values():
+    s, users, q, v, plan = _plan_on_straight_line(**SMALL)
+    eta = plan.energy_efficiency
+    first = tr._Sca(s, plan, users)
+    first.set_point(q, v, plan.mean_rate_bps)
+    assert first.solve(eta)
+    alone = first.solution()[0]
+    # a step of another plan (half the powers) and another expansion point on the same problem
+    half = power.plan_on_schedule(s, q, v, users, plan.counts, 0.5 * plan.power_per_subcarrier)
+    other = tr._Sca(s, half, users)
+    assert other.problem is first.problem
+    other.set_point(q + np.array([0.0, 40.0]), v, half.mean_rate_bps)
+    assert other.solve(1.3 * eta)
+    mixed = other.solution()[0]
+    assert first.solve(eta)                                      # back to the first step
+    again = first.solution()[0]
+    assert np.max(np.abs(mixed - alone)) > 1.0                    # the two steps' answers differ (m) ...
+    np.testing.assert_allclose(again, alone, atol=1e-3)          # ... and the first gets its own back
+
+
+def test_a_plan_does_not_depend_on_what_was_planned_before():
+    # each step starts its own Clarabel solver: Clarabel keeps the scaling of the data a solver was
+    # built with, so reusing another layout's would make plans depend on the order of planning
+    s, users = _layout("paper")
+    s2, users2 = _layout(7000000)
+    tr._MODELS.clear()
+    alone = tr.algorithm3(s, users)
+    tr._MODELS.clear()
+    tr.joint_refinement(s2, tr.algorithm3(s2, users2), users2)
+    after = tr.algorithm3(s, users)
+    assert after.energy_efficiency == alone.energy_efficiency
+    np.testing.assert_array_equal(after.positions, alone.positions)
+
+
+@pytest.mark.parametrize("which", list(REFERENCE))
+def test_plans_match_the_code_that_compiled_every_step(which):
+    s, users = _layout(which)
+    a3 = tr.algorithm3(s, users)
+    joint = tr.joint_refinement(s, a3, users)
+    ref_a3, ref_joint = REFERENCE[which]
+    assert a3.energy_efficiency == pytest.approx(ref_a3, rel=1e-3)
+    assert joint.energy_efficiency == pytest.approx(ref_joint, rel=1e-3)
+    assert a3.solver == power.SolverLog() and joint.solver == power.SolverLog()   # no retries there before either
