@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   ("vectorized", args.vectorized)) if v is not None})
                 if args.timesteps is not None:  # named by the timesteps that will run (whole rollouts)
                     fresh = prepare_run(config(args.env or DEFAULT_ENV, (args.algo or "ppo").lower(),
-                                               0 if args.seed is None else args.seed, bool(args.vectorized), False, Path("runs")))
+                                               0 if args.seed is None else args.seed, bool(args.vectorized),
+                                               False, Path("runs")))
                     changed["timesteps"] = fresh["timesteps"]
             out = default_out_dir(args.env or DEFAULT_ENV, args.algo or "ppo", 0 if args.seed is None else args.seed,
                                   args.baselines_only, changed)
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
 
     scores_md = out / "scores.md"
     if done is not None and scores_md.is_file():
-        what = "these baselines' scores" if args.baselines_only else f"this run ({done.get('timesteps_done')} timesteps)"
+        what = ("these baselines' scores" if args.baselines_only
+                else f"this run ({done.get('timesteps_done')} timesteps)")
         print(f"{out} already holds {what}, finished: its scoreboard follows "
               f"(--overwrite {'rescores' if args.baselines_only else 'retrains'}; nothing was run)\n")
         print(scores_md.read_text().rstrip())

@@ -159,8 +159,9 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     ``speed``, ``flight_w``, ``qx``, ``qy`` (the serving position), ``power_w`` and ``user``
     (..., N_F), ``velocity_projected``, ``power_projected``, ``qkd_budget_s`` (QuantumUav with QKD
     on; else None), ``qkd_phase`` (their :func:`~secure_env.core.quantum_uav.qkd_phase` at the
-    serving position where the decoding computed it, else None) and the safety layer's report: ``safety_velocity_blend`` (lambda: 0 kept the
-    command, 1 took the homing command), ``safety_velocity_change_mps``, ``safety_power_cut_w``
+    serving position where the decoding computed it, else None) and the safety layer's report:
+    ``safety_velocity_blend`` (lambda: 0 kept the command, 1 took the homing command),
+    ``safety_velocity_change_mps``, ``safety_power_cut_w``
     (transmit power removed by the leakage cap), ``safety_reserved_subcarriers`` (given by the
     R_min guard), ``safety_acted``.
     """
@@ -169,7 +170,8 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     nf, k = c.num_subcarriers, c.num_users
     qkd = bool(getattr(s, "qkd_enabled", False))
     if mode == "compact" or (mode == "velocity" and not single):
-        a = a.clip(-1.0, 1.0)   # (the full mode's decoders clip their parts, the velocity mode's one env its floats)
+        # (the full mode's decoders clip their parts, the velocity mode's one env its two floats)
+        a = a.clip(-1.0, 1.0)
     if mode == "full":
         cx, cy, _, power, user = model.decode_parts(a[..., :model.action_size(nf)], c)
     elif single:

@@ -39,22 +39,29 @@ class UavOfdmaScenario:
     num_slots: int = field(default=50, metadata=bounds(1, 1e6, integer=True, label="number of time slots"))
     slot_s: float = field(default=2.0, metadata=bounds(0.0, 1e4, lo_open=True, unit="s", label="slot length"))
     bandwidth_hz: float = field(default=1e6, metadata=bounds(0.0, 1e12, lo_open=True, unit="Hz", label="bandwidth"))
-    noise_psd_dbm_hz: float = field(default=-110.0, metadata=bounds(-250.0, 0.0, unit="dBm/Hz", label="noise power spectral density"))
-    beta0_db: float = field(default=-40.0, metadata=bounds(-200.0, 0.0, unit="dB", label="reference channel gain at 1 m"))
+    noise_psd_dbm_hz: float = field(default=-110.0,
+        metadata=bounds(-250.0, 0.0, unit="dBm/Hz", label="noise power spectral density"))
+    beta0_db: float = field(default=-40.0,
+        metadata=bounds(-200.0, 0.0, unit="dB", label="reference channel gain at 1 m"))
     altitude_m: float = field(default=100.0, metadata=bounds(0.0, 1e5, lo_open=True, unit="m", label="UAV altitude"))
     p_max_dbm: float = field(default=65.0, metadata=bounds(-30.0, 100.0, unit="dBm", label="maximum total power"))
     r_min_bps: float = field(default=1e4, metadata=bounds(0.0, 1e12, unit="bit/s", label="minimum rate per user"))
     circuit_power_dbm: float = field(default=30.0, metadata=bounds(-100.0, 80.0, unit="dBm", label="circuit power"))
-    v_max_mps: float = field(default=30.0, metadata=bounds(0.0, 1e3, lo_open=True, unit="m/s", label="maximum UAV speed"))
-    a_max_mps2: float = field(default=5.0, metadata=bounds(0.0, 1e4, lo_open=True, unit="m/s^2", label="maximum UAV acceleration"))
+    v_max_mps: float = field(default=30.0,
+        metadata=bounds(0.0, 1e3, lo_open=True, unit="m/s", label="maximum UAV speed"))
+    a_max_mps2: float = field(default=5.0,
+        metadata=bounds(0.0, 1e4, lo_open=True, unit="m/s^2", label="maximum UAV acceleration"))
     gamma_tol: float = field(default=0.5, metadata=bounds(0.0, 1e9, lo_open=True, label="tolerated leakage SNR"))
-    peak_power_w: float = field(default=10.0, metadata=bounds(0.0, 1e6, lo_open=True, unit="W", label="peak transmit power"))
+    peak_power_w: float = field(default=10.0,
+        metadata=bounds(0.0, 1e6, lo_open=True, unit="W", label="peak transmit power"))
     eve_radius_m: float = field(default=50.0, metadata=bounds(0.0, 1e6, unit="m", label="eavesdropper radius"))
-    eve_xy: tuple[float, float] = field(default=(500.0, 0.0), metadata=point(-_COORD, _COORD, label="eavesdropper estimate"))
+    eve_xy: tuple[float, float] = field(default=(500.0, 0.0),
+        metadata=point(-_COORD, _COORD, label="eavesdropper estimate"))
     start_xy: tuple[float, float] = field(default=(0.0, 0.0), metadata=point(-_COORD, _COORD, label="UAV start"))
     end_xy: tuple[float, float] = field(default=(1000.0, 0.0), metadata=point(-_COORD, _COORD, label="UAV destination"))
     user_xy: tuple[tuple[float, float], ...] = field(
-        default=((250.0, 150.0), (500.0, -150.0), (750.0, 150.0)), metadata=points(None, -_COORD, _COORD, label="user positions"))
+        default=((250.0, 150.0), (500.0, -150.0), (750.0, 150.0)),
+        metadata=points(None, -_COORD, _COORD, label="user positions"))
     random_users: bool = field(default=False, metadata=flag(label="drawn user positions"))
     user_area_xy: tuple[tuple[float, float], ...] = field(
         default=((0.0, -250.0), (1000.0, 250.0)), metadata=points(2, -_COORD, _COORD, label="user area corners"))

@@ -18,7 +18,9 @@ class QuantumUavScenario(UavOfdmaScenario):
     """
 
     photons_m: int = field(default=10, metadata=bounds(1, 1e9, integer=True, unit="pairs", label="QKD test pairs m"))
-    alpha_beta: float = field(default=0.5, metadata=bounds(0.0, 0.5, lo_open=True, label="|alpha||beta| of the QKD states"))
-    light_speed_mps: float = field(default=3e8, metadata=bounds(0.0, None, lo_open=True, unit="m/s", label="speed of light"))
+    alpha_beta: float = field(default=0.5,
+        metadata=bounds(0.0, 0.5, lo_open=True, label="|alpha||beta| of the QKD states"))
+    light_speed_mps: float = field(default=3e8,
+        metadata=bounds(0.0, None, lo_open=True, unit="m/s", label="speed of light"))
     qkd_source_power_w: float = field(default=0.0, metadata=bounds(0.0, 1e6, unit="W", label="QKD source power"))
     qkd_enabled: bool = field(default=True, metadata=flag(label="QKD phase on"))

@@ -24,11 +24,14 @@ class QkdNomaScenario:
     bandwidth_hz: float = field(default=1e6, metadata=bounds(0.0, 1e12, lo_open=True, unit="Hz", label="bandwidth"))
     noise_dbm: float = field(default=-104.0, metadata=bounds(-250.0, 30.0, unit="dBm", label="noise power"))
     frame_s: float = field(default=1.0, metadata=bounds(0.0, 1e6, lo_open=True, unit="s", label="frame length"))
-    light_speed_mps: float = field(default=3e8, metadata=bounds(0.0, None, lo_open=True, unit="m/s", label="speed of light"))
+    light_speed_mps: float = field(default=3e8,
+        metadata=bounds(0.0, None, lo_open=True, unit="m/s", label="speed of light"))
     photons_m: int = field(default=10, metadata=bounds(1, 1e9, integer=True, unit="pairs", label="QKD test pairs m"))
-    alpha_beta: float = field(default=0.5, metadata=bounds(0.0, 0.5, lo_open=True, label="|alpha||beta| of the QKD states"))
+    alpha_beta: float = field(default=0.5,
+        metadata=bounds(0.0, 0.5, lo_open=True, label="|alpha||beta| of the QKD states"))
     area_m: float = field(default=1000.0, metadata=bounds(0.0, 1e7, lo_open=True, unit="m", label="cell side"))
-    min_distance_m: float = field(default=1.0, metadata=bounds(0.0, 1e6, lo_open=True, unit="m", label="minimum user distance"))
+    min_distance_m: float = field(default=1.0,
+        metadata=bounds(0.0, 1e6, lo_open=True, unit="m", label="minimum user distance"))
     frames_per_episode: int = field(default=20, metadata=bounds(1, 1e7, integer=True, label="frames per episode"))
     multiple_access: str = field(default="noma", metadata=choice("noma", "tdma", label="multiple access"))
 
