@@ -355,7 +355,7 @@ def test_qkd_planners_inherit_limits_stats_and_honest_shortfalls(cls):
     metrics, projected, _ = play(policy, env, 7000014)
     found = plan_problems(policy, env) + episode_problems(policy, env, metrics, projected)
     assert not found, found
-    assert policy.stats["plans"] == 1 and set(policy.stats) == set(STAT_KEYS)
+    assert policy.stats["plans"] == 1 and set(policy.stats) == {*STAT_KEYS, "rmin_certified_plans"}
     # the reported shortfall is that of the secure rates (QKD time and key errors included)
     secure = policy.qkd_record["secure_rate_bps"]
     np.testing.assert_allclose(policy.rmin_shortfall_bps, np.maximum(env.unwrapped.scenario.r_min_bps - secure, 0))

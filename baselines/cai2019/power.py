@@ -59,6 +59,8 @@ LAMBDA_MAX = 1e9
 #: step's true rates can miss its rate constraint by a few 1e-6) and the env's float32 replay
 #: (rates move by about 1e-7), so that a plan with a binding R_min still meets it in the env
 RATE_MARGIN = 1e-4
+#: the relaxation aims this much above the rate target, room for the rounding to whole subcarriers
+ROUNDING_MARGIN = 1e-3
 #: the master LP's HiGHS methods: the first, then the others as retries after a failure
 _LP_METHODS = ("highs", "highs-ipm", "highs-ds")
 
@@ -84,7 +86,10 @@ class SlotProblem:
     ``snr_per_watt`` g_k[n] = beta0 / (N0 W d_k^2[n]); ``cap`` the per-subcarrier leakage power cap;
     ``budget`` the per-slot transmit budget min(P_peak, P_max - P_C - P_fly[n]) (>= 0);
     ``fixed_power`` P_C + P_fly[n]; ``rate_target`` N R_min (1 + :data:`RATE_MARGIN`) in bit/s
-    summed over slots.
+    summed over slots. ``rate_weight`` w_k[n] (N, K), when given, is the share of user k's slot-n
+    rate that counts toward R_min (QuantumUav-v0: (1 - e_k[n]) (tau - QKD time[n]) / tau, the
+    secure share): C6 becomes sum_n w_k[n] r_k[n] >= N R_min; the objective stays the data rate.
+    None: every rate counts whole (w = 1, the paper's C6).
     """
 
     snr_per_watt: NDArray[np.float64]
@@ -94,10 +99,26 @@ class SlotProblem:
     subcarrier_hz: float
     num_subcarriers: int
     rate_target: float
+    rate_weight: NDArray[np.float64] | None = None
+
+    @property
+    def weight(self) -> NDArray[np.float64]:
+        """w_k[n] (N, K): ``rate_weight``, or ones."""
+        return np.ones(self.snr_per_watt.shape) if self.rate_weight is None else self.rate_weight
+
+    def coef(self, lam: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The Lagrangian's coefficient of each rate, 1 + lambda_k w_k[n] (N, K) (1 + lambda_k when
+        every rate counts whole: the same numbers)."""
+        return 1.0 + lam * self.weight
+
+    def rows(self, idx: NDArray[np.int64], g: NDArray[np.float64], budget: NDArray[np.float64]) -> "SlotProblem":
+        """The problem restricted to slots ``idx`` (with their ``g`` and ``budget``)."""
+        return SlotProblem(g, self.cap[idx], budget, self.fixed_power[idx], self.subcarrier_hz, self.num_subcarriers,
+                           self.rate_target, None if self.rate_weight is None else self.rate_weight[idx])
 
     @classmethod
     def from_trajectory(cls, scenario: Any, positions: ArrayLike, velocities: ArrayLike,
-                        user_xy: ArrayLike) -> "SlotProblem":
+                        user_xy: ArrayLike, rate_weight: ArrayLike | None = None) -> "SlotProblem":
         c = model.SlotConstants.from_scenario(scenario)
         q = np.asarray(positions, dtype=np.float64)
         v = np.asarray(velocities, dtype=np.float64)
@@ -108,7 +129,8 @@ class SlotProblem:
         return cls(snr_per_watt=g, cap=cap, budget=model.transmit_budget(p_fly, c),
                    fixed_power=c.circuit_power_w + p_fly, subcarrier_hz=c.subcarrier_hz,
                    num_subcarriers=c.num_subcarriers,
-                   rate_target=q.shape[0] * scenario.r_min_bps * (1.0 + RATE_MARGIN))
+                   rate_target=q.shape[0] * scenario.r_min_bps * (1.0 + RATE_MARGIN),
+                   rate_weight=None if rate_weight is None else np.asarray(rate_weight, dtype=np.float64))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -149,24 +171,26 @@ class PowerPlan:
 
 
 # -- Layer 1 --------------------------------------------------------------------------------------
-def water_fill(g: NDArray[np.float64], cap: NDArray[np.float64], lam: NDArray[np.float64],
+def water_fill(g: NDArray[np.float64], cap: NDArray[np.float64], coef: NDArray[np.float64],
                price: NDArray[np.float64], w_hz: float) -> NDArray[np.float64]:
-    """Per-subcarrier power p_k[n] = min([(1+lam_k) W / (ln2 price[n]) - 1/g_k[n]]^+, cap[n]) (eq. (21))."""
+    """Per-subcarrier power p_k[n] = min([c_k[n] W / (ln2 price[n]) - 1/g_k[n]]^+, cap[n]) (eq. (21)),
+    c = 1 + lam_k (w_k[n]) the rate's coefficient (:meth:`SlotProblem.coef`)."""
     with np.errstate(divide="ignore"):
-        level = (1.0 + lam) * w_hz / (_LN2 * price[:, None])
+        level = coef * w_hz / (_LN2 * price[:, None])
     return np.clip(level - 1.0 / g, 0.0, cap[:, None])
 
 
-def marginal_benefit(p: NDArray[np.float64], g: NDArray[np.float64], lam: NDArray[np.float64],
+def marginal_benefit(p: NDArray[np.float64], g: NDArray[np.float64], coef: NDArray[np.float64],
                      price: NDArray[np.float64], w_hz: float) -> NDArray[np.float64]:
-    """Per-subcarrier Lagrangian value (1+lam_k) W log2(1 + p g) - price p (eq. (23) at the optimum)."""
-    return (1.0 + lam) * w_hz * np.log2(1.0 + p * g) - price[:, None] * p
+    """Per-subcarrier Lagrangian value c_k[n] W log2(1 + p g) - price p (eq. (23) at the optimum)."""
+    return coef * w_hz * np.log2(1.0 + p * g) - price[:, None] * p
 
 
 def _best_user(sp: SlotProblem, lam: NDArray[np.float64], price: NDArray[np.float64]
                ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-    p = water_fill(sp.snr_per_watt, sp.cap, lam, price, sp.subcarrier_hz)
-    m = marginal_benefit(p, sp.snr_per_watt, lam, price, sp.subcarrier_hz)
+    coef = sp.coef(lam)
+    p = water_fill(sp.snr_per_watt, sp.cap, coef, price, sp.subcarrier_hz)
+    m = marginal_benefit(p, sp.snr_per_watt, coef, price, sp.subcarrier_hz)
     k = np.argmax(m, axis=1)
     rows = np.arange(len(k))
     return k, p[rows, k], m[rows, k]
@@ -194,9 +218,9 @@ def solve_slots(sp: SlotProblem, lam: NDArray[np.float64], eta: float, iters: in
         idx = np.flatnonzero(over)
         g = sp.snr_per_watt[idx]
         budget = sp.budget[idx]
-        sub = SlotProblem(g, sp.cap[idx], budget, sp.fixed_power[idx], sp.subcarrier_hz, nf, sp.rate_target)
-        # every user's power is within budget / N_F once price >= (1+lam) W / (ln2 (budget/N_F + 1/g))
-        hi = np.max((1.0 + lam) * sp.subcarrier_hz / (_LN2 * (budget[:, None] / nf + 1.0 / g)), axis=1)
+        sub = sp.rows(idx, g, budget)
+        # every user's power is within budget / N_F once price >= c W / (ln2 (budget/N_F + 1/g))
+        hi = np.max(sub.coef(lam) * sp.subcarrier_hz / (_LN2 * (budget[:, None] / nf + 1.0 / g)), axis=1)
         hi = np.maximum(hi, eta) * (1.0 + 1e-9) + 1e-300
         lo = np.full(len(idx), float(eta))
         for _ in range(iters):
@@ -237,6 +261,12 @@ def relaxed_value(sp: SlotProblem, x: NDArray[np.float64], p: NDArray[np.float64
     return rate.sum(axis=0), power
 
 
+def relaxed_counted(sp: SlotProblem, x: NDArray[np.float64], p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per-user rate that counts toward R_min, sum_n w_k[n] r_k[n] (K,) in bit/s."""
+    rate = sp.num_subcarriers * sp.subcarrier_hz * x * np.log2(1.0 + p * sp.snr_per_watt)
+    return rate.sum(axis=0) if sp.rate_weight is None else (rate * sp.rate_weight).sum(axis=0)
+
+
 # -- Layer 2 on the relaxation: cutting-plane multipliers (Dantzig-Wolfe master) ---------------
 @dataclass
 class _Columns:
@@ -246,6 +276,7 @@ class _Columns:
     x: list[NDArray[np.float64]] = field(default_factory=list)
     p: list[NDArray[np.float64]] = field(default_factory=list)
     rate: list[NDArray[np.float64]] = field(default_factory=list)
+    counted: list[NDArray[np.float64]] = field(default_factory=list)   # w * rate (C6's rows)
     power: list[NDArray[np.float64]] = field(default_factory=list)
 
     def add(self, sp: SlotProblem, slots: NDArray[np.int64], x: NDArray[np.float64], p: NDArray[np.float64]) -> None:
@@ -254,12 +285,17 @@ class _Columns:
         self.slot.append(slots)
         self.x.append(x)
         self.p.append(p)
-        self.rate.append(nf * sp.subcarrier_hz * x * np.log2(1.0 + p * g))
+        rate = nf * sp.subcarrier_hz * x * np.log2(1.0 + p * g)
+        self.rate.append(rate)
+        self.counted.append(rate if sp.rate_weight is None else rate * sp.rate_weight[slots])
         self.power.append(nf * np.sum(x * p, axis=1))
 
     def stacked(self) -> tuple[NDArray[Any], ...]:
         return (np.concatenate(self.slot), np.concatenate(self.x), np.concatenate(self.p),
                 np.concatenate(self.rate), np.concatenate(self.power))
+
+    def counted_rates(self) -> NDArray[np.float64]:
+        return np.concatenate(self.counted)
 
 
 def _initial_columns(sp: SlotProblem, eta: float) -> _Columns:
@@ -311,10 +347,10 @@ def _inner_relaxed(sp: SlotProblem, eta: float, cols: _Columns, max_rounds: int,
     """
     log = SolverLog() if log is None else log
     n, k = sp.shape
-    target = sp.rate_target * (1.0 + 1e-3)  # margin for the rounding to whole subcarriers
+    target = sp.rate_target * (1.0 + ROUNDING_MARGIN)  # margin for the rounding to whole subcarriers
     lam = np.zeros(k)
     x0, p0 = solve_slots(sp, lam, eta)
-    rates0, _ = relaxed_value(sp, x0, p0)
+    rates0 = relaxed_counted(sp, x0, p0)
     if target <= 0 or np.all(rates0 >= target):
         return x0, p0, lam, 0
     scale = max(float(np.max(cols.stacked()[3].sum(axis=1))), 1.0)   # bit/s of the best column
@@ -323,12 +359,13 @@ def _inner_relaxed(sp: SlotProblem, eta: float, cols: _Columns, max_rounds: int,
     last: tuple[NDArray[Any], ...] | None = None     # the last master's columns and mix
     for rounds in range(1, max_rounds + 1):
         slot, xs, ps, rate, power = cols.stacked()
+        counted = cols.counted_rates()
         m = len(slot)
         value = (rate.sum(axis=1) - eta * power) / scale
         # variables: theta (m) then rate slacks (k); minimise -value + big * slack
         c_obj = np.concatenate([-value, np.full(k, big)])
         a_ub = np.zeros((k, m + k))
-        a_ub[:, :m] = -rate.T / scale
+        a_ub[:, :m] = -counted.T / scale
         a_ub[:, m:] = -np.eye(k)
         b_ub = np.full(k, -target / scale)
         a_eq = np.zeros((n, m + k))
@@ -345,7 +382,7 @@ def _inner_relaxed(sp: SlotProblem, eta: float, cols: _Columns, max_rounds: int,
         xn, pn = solve_slots(sp, lam, eta)
         ratesn = sp.num_subcarriers * sp.subcarrier_hz * xn * np.log2(1.0 + pn * sp.snr_per_watt)
         powern = sp.num_subcarriers * np.sum(xn * pn, axis=1)
-        reduced = ((ratesn * (1.0 + lam)).sum(axis=1) - eta * powern) / scale - sigma
+        reduced = ((ratesn * sp.coef(lam)).sum(axis=1) - eta * powern) / scale - sigma
         gap = float(np.sum(np.maximum(reduced, 0.0)))
         if gap <= rtol * max(abs(float(-res.fun)), 1e-12):
             break
@@ -360,6 +397,22 @@ def _inner_relaxed(sp: SlotProblem, eta: float, cols: _Columns, max_rounds: int,
     np.add.at(ym, slot, theta[:, None] * xs * ps)
     pm = np.divide(ym, xm, out=np.zeros_like(xm), where=xm > 1e-15)
     return xm, pm, lam, rounds
+
+
+def least_shortfall(sp: SlotProblem, r_min_bps: float, max_rounds: int = 400, rtol: float = 1e-9,
+                   log: SolverLog | None = None) -> NDArray[np.float64]:
+    """Each user's R_min shortfall (K,), mission-average bit/s, at the point of the time-sharing
+    relaxation on this trajectory that misses R_min by the least total (counted rates, so with
+    ``sp.rate_weight`` where given): the cutting-plane master of :func:`_inner_relaxed` at
+    eta = 0 with the target N R_min, whose priced slacks make the least total shortfall its first
+    aim. The relaxation contains every whole-subcarrier plan, so a positive total certifies that
+    no plan on this trajectory meets R_min (with these weights)."""
+    n, k = sp.shape
+    # (_inner_relaxed aims at its target (1 + ROUNDING_MARGIN) for the later rounding: undo that here)
+    exact = SlotProblem(sp.snr_per_watt, sp.cap, sp.budget, sp.fixed_power, sp.subcarrier_hz, sp.num_subcarriers,
+                        n * r_min_bps / (1.0 + ROUNDING_MARGIN), sp.rate_weight)
+    x, p, _, _ = _inner_relaxed(exact, 0.0, _initial_columns(exact, 0.0), max_rounds, rtol, log)
+    return np.maximum(n * r_min_bps - relaxed_counted(exact, x, p), 0.0) / n
 
 
 # -- final re-solve on a binary schedule ----------------------------------------------------------
@@ -382,7 +435,8 @@ def _fixed_schedule_power(sp: SlotProblem, counts: NDArray[np.int64], lam: NDArr
     """Per-subcarrier powers (N, K) on a fixed schedule: water-filling with a per-slot budget."""
     active = counts > 0
     price = np.full(sp.shape[0], float(eta))
-    p = np.where(active, water_fill(sp.snr_per_watt, sp.cap, lam, price, sp.subcarrier_hz), 0.0)
+    coef = sp.coef(lam)
+    p = np.where(active, water_fill(sp.snr_per_watt, sp.cap, coef, price, sp.subcarrier_hz), 0.0)
     use = np.sum(counts * p, axis=1)
     over = use > sp.budget * (1.0 + 1e-12)
     if np.any(over):
@@ -391,22 +445,29 @@ def _fixed_schedule_power(sp: SlotProblem, counts: NDArray[np.int64], lam: NDArr
         # at this price every active subcarrier's power is at most budget / (active subcarriers),
         # so the slot's total is within the budget
         share = budget / np.sum(cnt, axis=1)
-        hi = np.max(np.where(cnt > 0, (1.0 + lam) * sp.subcarrier_hz
+        hi = np.max(np.where(cnt > 0, coef[idx] * sp.subcarrier_hz
                              / (_LN2 * (share[:, None] + 1.0 / g)), 0.0), axis=1)
         hi = np.maximum(hi, eta) * (1.0 + 1e-9) + 1e-300
         lo = np.full(len(idx), float(eta))
         for _ in range(iters):
             mid = 0.5 * (lo + hi)
-            pm = np.where(cnt > 0, water_fill(g, cap, lam, mid, sp.subcarrier_hz), 0.0)
+            pm = np.where(cnt > 0, water_fill(g, cap, coef[idx], mid, sp.subcarrier_hz), 0.0)
             too_much = np.sum(cnt * pm, axis=1) > budget
             lo = np.where(too_much, mid, lo)
             hi = np.where(too_much, hi, mid)
-        p[idx] = np.where(cnt > 0, water_fill(g, cap, lam, hi, sp.subcarrier_hz), 0.0)
+        p[idx] = np.where(cnt > 0, water_fill(g, cap, coef[idx], hi, sp.subcarrier_hz), 0.0)
     return p
 
 
 def _fixed_rates(sp: SlotProblem, counts: NDArray[np.int64], p: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.sum(counts * sp.subcarrier_hz * np.log2(1.0 + p * sp.snr_per_watt), axis=0)
+
+
+def _fixed_counted(sp: SlotProblem, counts: NDArray[np.int64], p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per-user rate that counts toward R_min on a fixed schedule (K,) (:func:`relaxed_counted`)."""
+    if sp.rate_weight is None:
+        return _fixed_rates(sp, counts, p)
+    return np.sum(counts * sp.subcarrier_hz * np.log2(1.0 + p * sp.snr_per_watt) * sp.rate_weight, axis=0)
 
 
 def _fixed_power_total(sp: SlotProblem, counts: NDArray[np.int64], p: NDArray[np.float64]) -> float:
@@ -424,7 +485,7 @@ def _fixed_inner(sp: SlotProblem, counts: NDArray[np.int64], eta: float, lam: ND
     for _ in range(sweeps):
         changed = False
         for k in range(len(lam)):
-            rates = _fixed_rates(sp, counts, p)
+            rates = _fixed_counted(sp, counts, p)
             short = rates[k] < target
             if not short and (lam[k] == 0.0 or rates[k] <= target * (1.0 + 1e-9)):
                 continue
@@ -432,7 +493,7 @@ def _fixed_inner(sp: SlotProblem, counts: NDArray[np.int64], eta: float, lam: ND
             def rate_k(value: float) -> float:
                 trial = lam.copy()
                 trial[k] = value
-                return float(_fixed_rates(sp, counts, _fixed_schedule_power(sp, counts, trial, eta))[k])
+                return float(_fixed_counted(sp, counts, _fixed_schedule_power(sp, counts, trial, eta))[k])
 
             if short:
                 if lam[k] >= LAMBDA_MAX:
@@ -502,8 +563,9 @@ def _repair_step(sp: SlotProblem, counts: NDArray[np.int64], pk: NDArray[np.floa
     k = int(np.argmax(np.where(short, target - rates, -np.inf)))
     nf = sp.num_subcarriers
     p_full = np.minimum(sp.cap, sp.budget / np.maximum(counts.sum(axis=1), 1))
-    gain = sp.subcarrier_hz * np.log2(1.0 + p_full * sp.snr_per_watt[:, k])
-    per_sub = sp.subcarrier_hz * np.log2(1.0 + pk * sp.snr_per_watt)        # (N, K)
+    w = sp.weight
+    gain = sp.subcarrier_hz * np.log2(1.0 + p_full * sp.snr_per_watt[:, k]) * w[:, k]
+    per_sub = sp.subcarrier_hz * np.log2(1.0 + pk * sp.snr_per_watt) * w        # (N, K), counted
     spare = (rates - target)[None, :] > per_sub
     spare[:, k] = False
     donor_ok = (counts > 0) & spare
@@ -522,14 +584,16 @@ def _repair_step(sp: SlotProblem, counts: NDArray[np.int64], pk: NDArray[np.floa
 # -- sub-problem 1 --------------------------------------------------------------------------------
 def subproblem1(scenario: Any, positions: ArrayLike, velocities: ArrayLike, user_xy: ArrayLike | None = None,
                 *, tol: float = 1e-7, max_dinkelbach: int = 50, max_rounds: int = 200,
-                dual_rtol: float = 1e-7) -> PowerPlan:
+                dual_rtol: float = 1e-7, rate_weight: ArrayLike | None = None) -> PowerPlan:
     """Power and subcarrier schedule maximising energy efficiency on a fixed trajectory.
 
     ``positions`` q[1..N] and ``velocities`` v[1..N] (N, 2) as in
     :mod:`secure_env.core.uav_ofdma`; ``user_xy`` (K, 2) defaults to the scenario's users.
+    ``rate_weight`` (N, K): the share of each rate that counts toward R_min
+    (:class:`SlotProblem`); the plan's ``rmin_shortfall_bps`` is then measured on those shares.
     """
     users = np.asarray(scenario.user_xy if user_xy is None else user_xy, dtype=np.float64)
-    sp = SlotProblem.from_trajectory(scenario, positions, velocities, users)
+    sp = SlotProblem.from_trajectory(scenario, positions, velocities, users, rate_weight)
     n, k = sp.shape
     nf = sp.num_subcarriers
     log = SolverLog()
@@ -560,7 +624,7 @@ def subproblem1(scenario: Any, positions: ArrayLike, velocities: ArrayLike, user
     counts = round_schedule(x, nf)
     pk, lam2, history2 = _resolve_fixed(sp, counts, lam, tol, max_dinkelbach)
     for _ in range(n * nf):
-        rates = _fixed_rates(sp, counts, pk)
+        rates = _fixed_counted(sp, counts, pk)
         moved = _repair_step(sp, counts, pk, rates)
         if not moved:
             break
@@ -586,7 +650,7 @@ def plan_on_schedule(scenario: Any, positions: ArrayLike, velocities: ArrayLike,
     powers in [0, leakage cap] (C7) and each slot's total within min(P_peak, P_max - P_C - P_fly)
     (C4, C5), scaled down where needed; ``limit_repairs`` in the record counts the slots this
     changed by more than :data:`REPAIR_RTOL` (0 for the solvers' own plans). The R_min shortfall
-    of each user is measured, not enforced. ``record`` holds the other PowerPlan fields.
+    of each user is measured (on the shares ``sp.rate_weight`` counts, where given), not enforced. ``record`` holds the other PowerPlan fields.
     """
     users = np.asarray(user_xy, dtype=np.float64)
     sp = SlotProblem.from_trajectory(scenario, positions, velocities, users) if sp is None else sp
@@ -606,7 +670,9 @@ def plan_on_schedule(scenario: Any, positions: ArrayLike, velocities: ArrayLike,
     power_w, user = expand_schedule(counts, pk, nf)
     c = model.SlotConstants.from_scenario(scenario)
     out = model.trajectory_outcome(positions, velocities, power_w, user, users, c)
-    shortfall = np.maximum(scenario.r_min_bps - out["mean_rate_bps"], 0.0)
+    counted = out["mean_rate_bps"] if sp.rate_weight is None else \
+        (out["bits_per_user"] * sp.rate_weight).sum(axis=0) / (len(sp.budget) * c.slot_s)
+    shortfall = np.maximum(scenario.r_min_bps - counted, 0.0)
     record.setdefault("relaxed_energy_efficiency", math.nan)
     return PowerPlan(power_w=power_w, user=user, counts=counts, power_per_subcarrier=pk,
                      energy_efficiency=out["energy_efficiency_bits_per_joule"],

@@ -103,6 +103,35 @@ def best_photons(rate_bps: NDArray[np.float64], dist: NDArray[np.float64], scena
     return photons
 
 
+#: log-spaced photon counts the secure-share bound brackets (the bound is valid for any grid)
+_BOUND_GRID = 512
+
+
+def secure_share_bound(scenario: Any, positions: NDArray[np.float64], user_xy: NDArray[np.float64]
+                       ) -> NDArray[np.float64]:
+    """An upper bound (N, K) of the share of user k's slot-n data rate that any QKD phase leaves
+    secure, (1 - e_k) (tau - sum_j t_j) / tau, over every choice of photon counts.
+
+    User k's own count N gives t_k = N d_k / c (eq. (8)) and e_k = e(sqrt(8 m / N)) (eq. (4)); every
+    other user runs at least the shortest QKD phase, 8 m pairs. With t increasing and 1 - e
+    increasing in N, on a bracket [N_j, N_j+1] of a log grid from 8 m to the slot's worth the share
+    is at most (tau - t(N_j) - others) (1 - e(N_j+1)) / tau: the largest such product bounds every
+    count, whole or not."""
+    s = scenario
+    dist = qmodel.user_distances(positions[:, 0:1], positions[:, 1:2], user_xy, s.altitude_m)   # (N, K)
+    lo = 8.0 * s.photons_m
+    hi = np.maximum(s.slot_s * s.light_speed_mps / dist, lo * (1.0 + 1e-9))
+    t = np.linspace(0.0, 1.0, _BOUND_GRID)
+    grid = np.exp(math.log(lo) + t * (np.log(hi) - math.log(lo))[..., None])                  # (N, K, G)
+    ph = qmodel.qkd_phase(np.ceil(grid), dist[..., None], s.photons_m, s.light_speed_mps, s.alpha_beta)
+    shortest = qmodel.qkd_phase(lo, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)["qkd_time_s"]
+    others = shortest.sum(axis=-1, keepdims=True) - shortest                                    # (N, K)
+    own_time = dist[..., None] / s.light_speed_mps * grid[..., :-1]     # t at the bracket's low end
+    keep = 1.0 - ph["key_error_rate"][..., 1:]                            # 1 - e at its high end
+    share = np.maximum(s.slot_s - own_time - others[..., None], 0.0) * keep / s.slot_s
+    return share.max(axis=-1)
+
+
 def qkd_actions(scenario: Any, constants: model.SlotConstants, positions: NDArray[np.float64],
                 velocities: NDArray[np.float64], power_w: NDArray[np.float64], user: NDArray[np.int64],
                 user_xy: NDArray[np.float64], dinkelbach: int = 4) -> tuple[NDArray[np.float64], dict[str, Any]]:
@@ -110,9 +139,10 @@ def qkd_actions(scenario: Any, constants: model.SlotConstants, positions: NDArra
 
     Dinkelbach on the mission's secure EE: eta_0 = 0 (most secure bits per slot), then eta = the
     secure EE of the last choice, a few times (it moves little: transmit power is a small part of
-    the energy). The record holds the chosen ``photons`` (N, K), the ``secure_ee_history`` and
+    the energy). The record holds the chosen ``photons`` (N, K), the ``secure_ee_history``,
     ``secure_rate_bps`` (K,), each user's mission-average secure rate with those photons (the
-    rate QuantumUav-v0 holds against R_min).
+    rate QuantumUav-v0 holds against R_min), and ``secure_factor`` (N, K), the share of each data
+    rate that stays secure, (1 - e_k[n]) (tau - QKD time[n]) / tau.
     """
     s = scenario
     out = model.trajectory_outcome(positions, velocities, power_w, user, user_xy, constants)
@@ -135,5 +165,7 @@ def qkd_actions(scenario: Any, constants: model.SlotConstants, positions: NDArra
     assert photons is not None and sec is not None
     budget = qmodel.budget_for_photons(photons, dist, s.light_speed_mps)
     secure_rate = np.sum(sec["secure_bits_per_user"], axis=0) / (len(positions) * s.slot_s)
+    ph = qmodel.qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
+    factor = (1.0 - ph["key_error_rate"]) * (sec["data_time_s"] / s.slot_s)[:, None]
     return qmodel.encode_qkd_action(budget, s.slot_s), {"photons": photons, "secure_ee_history": history,
-                                                        "secure_rate_bps": secure_rate}
+                                                        "secure_rate_bps": secure_rate, "secure_factor": factor}

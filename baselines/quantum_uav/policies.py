@@ -9,11 +9,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from secure_env.core import uav_ofdma as model
 from secure_env.envs.quantum_uav import QuantumUavEnv
 
 from baselines.cai2019.policies import Algorithm3Policy, StraightLinePolicy
+from baselines.cai2019.policies import STAT_KEYS
+from baselines.cai2019.power import RATE_MARGIN, SlotProblem, SolverLog, least_shortfall, subproblem1
 from baselines.cai2019.refine import RefinedTrajectoryPolicy
 from baselines.quantum_uav import photons
+
+
+#: a relaxation's least total shortfall above this fraction of R_min certifies R_min out of reach
+CERTIFY_TOL = 1e-6
 
 
 class _QkdPlanner:
@@ -27,14 +34,93 @@ class _QkdPlanner:
     env_cls = QuantumUavEnv
     env_name = "QuantumUav-v0"
     qkd_record: dict[str, Any] | None = None
+    replan_log: SolverLog = SolverLog()
+    qkd_replans_done = 0
+
+    #: power/schedule re-plans with the QKD phase inside R_min (see :meth:`make_plan`)
+    qkd_replans = 8
+    stat_keys = (*STAT_KEYS, "rmin_certified_plans")
 
     def make_plan(self) -> None:
+        """The UAV plan, then the best photon counts; where the QKD phase leaves a user below
+        R_min, the power and schedule are planned again on the same flight with the QKD phase
+        inside C6 (sub-problem 1 with each rate weighted by the largest secure share,
+        (1 - e_k[n]) (tau - QKD time[n]) / tau, any photon count could leave it:
+        :func:`~baselines.quantum_uav.photons.secure_share_bound`), then the photons again, until
+        every secure rate meets R_min or :attr:`qkd_replans` re-plans. The photons chosen for the
+        plan leave a little less than that bound, so a user still short has its weights scaled by
+        its secure rate over the target before the next re-plan. The plan with the least secure shortfall (then the best secure EE) is
+        kept. Where it still falls short, ``rmin_certified_shortfall_bps`` (K,) is the least
+        shortfall of the time-sharing relaxation on this flight with every rate weighted by an
+        upper bound of its secure share over all photon counts
+        (:func:`~baselines.quantum_uav.photons.secure_share_bound`,
+        :func:`~baselines.cai2019.power.least_shortfall`): positive, it certifies that no plan on
+        this flight meets R_min (``stats["rmin_certified_plans"]`` counts those plans)."""
         super().make_plan()  # type: ignore[misc]
         env = self.env  # type: ignore[attr-defined]
-        a_qkd, self.qkd_record = photons.qkd_actions(
-            env.scenario, env.constants, self.positions, self.velocities, self.plan.power_w,  # type: ignore[attr-defined]
-            self.plan.user, env.geometry()["user_xy"])  # type: ignore[attr-defined]
+        s, users = env.scenario, env.geometry()["user_xy"]
+
+        def photons_for(plan: Any) -> tuple[Any, dict[str, Any]]:
+            return photons.qkd_actions(s, env.constants, self.positions, self.velocities,  # type: ignore[attr-defined]
+                                       plan.power_w, plan.user, users)
+
+        def rank(record: dict[str, Any]) -> tuple[float, float]:
+            short = np.maximum(s.r_min_bps - record["secure_rate_bps"], 0.0).sum()
+            return float(short), -record["secure_ee_history"][-1]
+
+        plan = self.plan  # type: ignore[attr-defined]
+        a_qkd, record = photons_for(plan)
+        best = (rank(record), plan, a_qkd, record)
+        self.replan_log = SolverLog()
+        self.qkd_replans_done = 0
+        self.rmin_certified_shortfall_bps = None
+        aim = s.r_min_bps * (1.0 + RATE_MARGIN)
+        scale = np.ones(len(users))
+        bound = None
+        for _ in range(self.qkd_replans if s.r_min_bps > 0 else 0):
+            if best[0][0] <= 0.0:
+                break
+            if bound is None:
+                bound = photons.secure_share_bound(s, self.positions, users)  # type: ignore[attr-defined]
+            secure = record["secure_rate_bps"]
+            short = secure < s.r_min_bps * (1.0 + 0.5 * RATE_MARGIN)
+            if self.qkd_replans_done:   # the photons fell short of the bound: aim higher for the short users
+                scale[short] *= np.clip(secure[short] / aim, 0.5, 1.0)
+            plan = subproblem1(s, self.positions, self.velocities, users,  # type: ignore[attr-defined]
+                               rate_weight=bound * scale)
+            self.replan_log.add(plan.solver)
+            self.qkd_replans_done += 1
+            a_qkd, record = photons_for(plan)
+            if rank(record) < best[0]:
+                best = (rank(record), plan, a_qkd, record)
+        (short_total, _), plan, a_qkd, self.qkd_record = best
+        if short_total > 0:
+            if bound is None:
+                bound = photons.secure_share_bound(s, self.positions, users)  # type: ignore[attr-defined]
+            sp = SlotProblem.from_trajectory(s, self.positions, self.velocities, users,  # type: ignore[attr-defined]
+                                             rate_weight=bound)
+            self.rmin_certified_shortfall_bps = least_shortfall(sp, s.r_min_bps, log=self.replan_log)
+        if plan is not self.plan:  # type: ignore[attr-defined]
+            self.plan = plan
+            self._actions = model.encode_action(self.velocities, plan.power_w, plan.user,  # type: ignore[attr-defined]
+                                                env.constants)
         self._actions = np.concatenate([self._actions, a_qkd.astype(np.float32)], axis=1)  # type: ignore[has-type]
+
+    def rmin_certified(self) -> bool:
+        """Whether the last plan's R_min shortfall is certified out of reach on its flight."""
+        cert = self.rmin_certified_shortfall_bps
+        return cert is not None and float(np.sum(cert)) > CERTIFY_TOL * self.env.scenario.r_min_bps  # type: ignore
+
+    def _count_plan(self) -> None:
+        super()._count_plan()  # type: ignore[misc]
+        self.stats["rmin_certified_plans"] += self.rmin_certified()  # type: ignore[attr-defined]
+
+    def solver_log(self) -> SolverLog:
+        """The UAV planner's solver log plus that of the QKD re-plans."""
+        log = SolverLog()
+        log.add(super().solver_log())  # type: ignore[misc]
+        log.add(self.replan_log)
+        return log
 
     def planned_shortfall(self) -> NDArray[np.float64]:
         assert self.qkd_record is not None
