@@ -210,7 +210,8 @@ def checkpoint_timesteps(ckpt: Path) -> int:
 
 def out_dir_conflict(out: Path, identity: Mapping[str, Any]) -> str | None:
     """Why ``out`` cannot take a fresh run with this ``identity`` (see :func:`run_identity`);
-    None when it can (an empty folder, or a finished run of the same settings, which is redone)."""
+    None when it can (an empty folder, or a finished run of the same settings, which train.py
+    shows rather than redoes: :func:`finished_run`)."""
     out = Path(out)
     present = [name for name in RUN_OUTPUTS if (out / name).exists()]
     if not present:
