@@ -178,7 +178,8 @@ def least_total_shortfall(sp: power.SlotProblem, r_min: float) -> float:
     """Least sum_k [R_min - R_k]^+ (mission-average bit/s) of the time-sharing relaxation on a fixed
     trajectory: a lower bound for any whole-subcarrier plan. Independent cvxpy model: x[n, k] the
     share of slot n's subcarriers, u[n, k] = x p N_F / P_a the (scaled) power, the rate the
-    perspective x log(1 + a u / x)."""
+    perspective x log(1 + a u / x); R_k counts each slot's rate with the problem's weight w_k[n]
+    (1 unless ``sp.rate_weight`` is given)."""
     n, k = sp.shape
     nf = sp.num_subcarriers
     pa = float(sp.budget.max())
@@ -187,7 +188,7 @@ def least_total_shortfall(sp: power.SlotProblem, r_min: float) -> float:
     u = cp.Variable((n, k), nonneg=True)
     nats = -cp.rel_entr(x, x + cp.multiply(a, u))
     scale = 1e5                                                    # rates in 100 kbit/s
-    rate = nf * sp.subcarrier_hz / math.log(2.0) / n / scale * cp.sum(nats, axis=0)
+    rate = nf * sp.subcarrier_hz / math.log(2.0) / n / scale * cp.sum(cp.multiply(sp.weight, nats), axis=0)
     cons = [cp.sum(x, axis=1) <= 1, cp.sum(u, axis=1) <= sp.budget / pa,
             cp.multiply((pa / (nf * sp.cap))[:, None], u) <= x]
     prob = cp.Problem(cp.Maximize(cp.sum(cp.minimum(rate, r_min / scale))), cons)

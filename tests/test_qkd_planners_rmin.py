@@ -11,9 +11,6 @@ checked here against an independent cvxpy model.
 """
 from __future__ import annotations
 
-import math
-
-import cvxpy as cp
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -25,6 +22,7 @@ from baselines.quantum_uav.policies import Algorithm3QkdPolicy, StraightLineQkdP
 from secure_env.core import qkd
 from secure_env.core import quantum_uav as qmodel
 from secure_env.scenarios import make_scenario
+from test_baselines_layouts import least_total_shortfall   # the independent cvxpy relaxation
 
 ENV_ID = "secure_env/QuantumUav-v0"
 
@@ -93,26 +91,6 @@ def test_secure_share_bound_bounds_every_photon_count():
             assert bound[n, k] <= share.max() * 1.005
 
 
-def independent_least_shortfall(sp: power.SlotProblem, r_min: float) -> float:
-    """Least sum_k [R_min - sum_n w_k[n] r_k[n] / N]^+ of the time-sharing relaxation: an
-    independent cvxpy model (perspective of the log, x the subcarrier share, u the scaled power)."""
-    n, k = sp.shape
-    nf = sp.num_subcarriers
-    pa = float(sp.budget.max())
-    a = sp.snr_per_watt * pa / nf
-    x = cp.Variable((n, k), nonneg=True)
-    u = cp.Variable((n, k), nonneg=True)
-    nats = -cp.rel_entr(x, x + cp.multiply(a, u))
-    scale = 1e5
-    rate = nf * sp.subcarrier_hz / math.log(2.0) / n / scale * cp.sum(cp.multiply(sp.weight, nats), axis=0)
-    cons = [cp.sum(x, axis=1) <= 1, cp.sum(u, axis=1) <= sp.budget / pa,
-            cp.multiply((pa / (nf * sp.cap))[:, None], u) <= x]
-    prob = cp.Problem(cp.Maximize(cp.sum(cp.minimum(rate, r_min / scale))), cons)
-    prob.solve(solver=cp.CLARABEL)
-    assert prob.status == "optimal"
-    return float(np.sum(np.maximum(r_min - rate.value * scale, 0.0)))
-
-
 @pytest.mark.parametrize("cls", [StraightLineQkdPolicy, Algorithm3QkdPolicy])
 def test_out_of_reach_comes_with_a_certificate_an_independent_solve_confirms(cls):
     r_min = 5e5                       # out of reach on the straight line and on Algorithm 3's flight
@@ -124,7 +102,7 @@ def test_out_of_reach_comes_with_a_certificate_an_independent_solve_confirms(cls
     s, users = env.unwrapped.scenario, env.unwrapped.geometry()["user_xy"]
     bound = photons.secure_share_bound(s, policy.positions, users)
     sp = power.SlotProblem.from_trajectory(s, policy.positions, policy.velocities, users, rate_weight=bound)
-    least = independent_least_shortfall(sp, r_min)
+    least = least_total_shortfall(sp, r_min)
     got = float(np.sum(policy.rmin_certified_shortfall_bps))
     assert got == pytest.approx(least, rel=1e-5)
     # no plan on this flight beats the relaxation: the planner's secure shortfall is at least it
@@ -138,7 +116,7 @@ def test_least_shortfall_without_weights_matches_the_independent_model():
     s, users = env.unwrapped.scenario, env.unwrapped.geometry()["user_xy"]
     sp = power.SlotProblem.from_trajectory(s, policy.positions, policy.velocities, users)
     got = float(np.sum(power.least_shortfall(sp, 2.5e5)))
-    assert got > 0 and got == pytest.approx(independent_least_shortfall(sp, 2.5e5), rel=1e-5)
+    assert got > 0 and got == pytest.approx(least_total_shortfall(sp, 2.5e5), rel=1e-5)
 
 
 @pytest.mark.slow

@@ -39,6 +39,7 @@ subcarriers). The reported energy efficiency is computed by
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,8 +114,9 @@ class SlotProblem:
 
     def rows(self, idx: NDArray[np.int64], g: NDArray[np.float64], budget: NDArray[np.float64]) -> "SlotProblem":
         """The problem restricted to slots ``idx`` (with their ``g`` and ``budget``)."""
-        return SlotProblem(g, self.cap[idx], budget, self.fixed_power[idx], self.subcarrier_hz, self.num_subcarriers,
-                           self.rate_target, None if self.rate_weight is None else self.rate_weight[idx])
+        return dataclasses.replace(self, snr_per_watt=g, cap=self.cap[idx], budget=budget,
+                                   fixed_power=self.fixed_power[idx],
+                                   rate_weight=None if self.rate_weight is None else self.rate_weight[idx])
 
     @classmethod
     def from_trajectory(cls, scenario: Any, positions: ArrayLike, velocities: ArrayLike,
@@ -409,8 +411,7 @@ def least_shortfall(sp: SlotProblem, r_min_bps: float, max_rounds: int = 400, rt
     no plan on this trajectory meets R_min (with these weights)."""
     n, k = sp.shape
     # (_inner_relaxed aims at its target (1 + ROUNDING_MARGIN) for the later rounding: undo that here)
-    exact = SlotProblem(sp.snr_per_watt, sp.cap, sp.budget, sp.fixed_power, sp.subcarrier_hz, sp.num_subcarriers,
-                        n * r_min_bps / (1.0 + ROUNDING_MARGIN), sp.rate_weight)
+    exact = dataclasses.replace(sp, rate_target=n * r_min_bps / (1.0 + ROUNDING_MARGIN))
     x, p, _, _ = _inner_relaxed(exact, 0.0, _initial_columns(exact, 0.0), max_rounds, rtol, log)
     return np.maximum(n * r_min_bps - relaxed_counted(exact, x, p), 0.0) / n
 
