@@ -12,8 +12,7 @@ from numpy.typing import NDArray
 from secure_env.core import uav_ofdma as model
 from secure_env.envs.quantum_uav import QuantumUavEnv
 
-from baselines.cai2019.policies import Algorithm3Policy, StraightLinePolicy
-from baselines.cai2019.policies import STAT_KEYS
+from baselines.cai2019.policies import STAT_KEYS, Algorithm3Policy, StraightLinePolicy
 from baselines.cai2019.power import RATE_MARGIN, SlotProblem, SolverLog, least_shortfall, subproblem1
 from baselines.cai2019.refine import RefinedTrajectoryPolicy
 from baselines.quantum_uav import photons
@@ -34,8 +33,11 @@ class _QkdPlanner:
     env_cls = QuantumUavEnv
     env_name = "QuantumUav-v0"
     qkd_record: dict[str, Any] | None = None
+    #: the last plan's: solver log of its QKD re-plans, how many, and its certified shortfall (K,)
+    #: (None: R_min met, nothing to certify); set by :meth:`make_plan`
     replan_log: SolverLog = SolverLog()
     qkd_replans_done = 0
+    rmin_certified_shortfall_bps: NDArray[np.float64] | None = None
 
     #: power/schedule re-plans with the QKD phase inside R_min (see :meth:`make_plan`)
     qkd_replans = 8
@@ -49,8 +51,8 @@ class _QkdPlanner:
         :func:`~baselines.quantum_uav.photons.secure_share_bound`), then the photons again, until
         every secure rate meets R_min or :attr:`qkd_replans` re-plans. The photons chosen for the
         plan leave a little less than that bound, so a user still short has its weights scaled by
-        its secure rate over the target before the next re-plan. The plan with the least secure shortfall (then the best secure EE) is
-        kept. Where it still falls short, ``rmin_certified_shortfall_bps`` (K,) is the least
+        its secure rate over the target before the next re-plan. The plan with the least secure
+        shortfall (then the best secure EE) is kept. Where it still falls short, ``rmin_certified_shortfall_bps`` (K,) is the least
         shortfall of the time-sharing relaxation on this flight with every rate weighted by an
         upper bound of its secure share over all photon counts
         (:func:`~baselines.quantum_uav.photons.secure_share_bound`,
