@@ -159,7 +159,9 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     ``speed``, ``flight_w``, ``qx``, ``qy`` (the serving position), ``power_w`` and ``user``
     (..., N_F), ``velocity_projected``, ``power_projected``, ``qkd_budget_s`` (QuantumUav with QKD
     on; else None), ``qkd_phase`` (their :func:`~secure_env.core.quantum_uav.qkd_phase` at the
-    serving position where the decoding computed it, else None) and the safety layer's report:
+    serving position where the decoding computed it, else None), ``snr_per_watt`` (gamma0 / d^2 of
+    every user at the serving position (..., K) in the learnable modes, else None) and the safety
+    layer's report:
     ``safety_velocity_blend`` (lambda: 0 kept the command, 1 took the homing command),
     ``safety_velocity_change_mps``, ``safety_power_cut_w``
     (transmit power removed by the leakage cap), ``safety_reserved_subcarriers`` (given by the
@@ -194,6 +196,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     nqx, nqy = qx + c.slot_s * vx, qy + c.slot_s * vy                     # C10: q[n] = q[n-1] + tau v[n]
     out: dict[str, Any] = {"vx": vx, "vy": vy, "speed": speed, "qx": nqx, "qy": nqy,
                            "velocity_projected": v_projected, "qkd_budget_s": None, "qkd_phase": None,
+                           "snr_per_watt": None,
                            "safety_velocity_blend": blend, "safety_velocity_change_mps": v_change}
     needs_cap = safety or mode == "velocity"
     if needs_cap:
@@ -237,6 +240,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             g = c.gamma0 / squared_distance_xy(ux - nqx, uy - nqy, c.altitude_m)        # (K,)
         else:
             g = c.gamma0 / squared_distance_xy(ux - nqx[:, None], uy - nqy[:, None], c.altitude_m)
+        out["snr_per_watt"] = g                          # the slot's outcome needs it at the same place
         p_col = p_sub if single else np.asarray(p_sub)[:, None]
         r_col = p_rule if single else np.asarray(p_rule)[:, None]
         bits_sc = c.slot_s * subcarrier_rate(r_col, g, c.subcarrier_hz)           # (..., K) at the rule's power

@@ -241,17 +241,20 @@ def cap_transmit_power(power_w: ArrayLike, speed_mps: Any, c: SlotConstants
 
 
 def slot_outcome_xy(qx: Any, qy: Any, speed_mps: Any, power_w: NDArray[np.float64], user: NDArray[np.int64],
-                    user_xy: NDArray[np.float64], c: SlotConstants, flight_w: Any = None) -> dict[str, Any]:
+                    user_xy: NDArray[np.float64], c: SlotConstants, flight_w: Any = None,
+                    snr_per_watt: Any = None) -> dict[str, Any]:
     """:func:`slot_outcome` on components: UAV position (qx, qy) and speed as floats (one slot,
     1-D ``power_w``/``user``, scalar results) or as arrays of the batch shape. ``flight_w`` may
-    pass P_fly(speed) when the caller has it already."""
+    pass P_fly(speed) and ``snr_per_watt`` the users' gamma0 / d^2 (..., K) at (qx, qy) when the
+    caller has them already."""
     single = power_w.ndim == 1
-    users = np.asarray(user_xy, dtype=np.float64)
-    if single:
-        dx, dy = users[..., 0] - qx, users[..., 1] - qy
-    else:
-        dx, dy = users[..., 0] - np.asarray(qx)[..., None], users[..., 1] - np.asarray(qy)[..., None]
-    snr_per_watt = c.gamma0 / squared_distance_xy(dx, dy, c.altitude_m)             # (..., K)
+    if snr_per_watt is None:
+        users = np.asarray(user_xy, dtype=np.float64)
+        if single:
+            dx, dy = users[..., 0] - qx, users[..., 1] - qy
+        else:
+            dx, dy = users[..., 0] - np.asarray(qx)[..., None], users[..., 1] - np.asarray(qy)[..., None]
+        snr_per_watt = c.gamma0 / squared_distance_xy(dx, dy, c.altitude_m)         # (..., K)
     if single:
         g = snr_per_watt[user]
     else:

@@ -239,7 +239,8 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._qx, self._qy, self._vx, self._vy,
                                     self._slot, self._users, self._bits_user)
         vx, vy, qx, qy, power, user = d["vx"], d["vy"], d["qx"], d["qy"], d["power_w"], d["user"]
-        out = model.slot_outcome_xy(qx, qy, d["speed"], power, user, self._users, c, flight_w=d["flight_w"])
+        out = model.slot_outcome_xy(qx, qy, d["speed"], power, user, self._users, c, flight_w=d["flight_w"],
+                                    snr_per_watt=d["snr_per_watt"])
         extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out, d["qkd_phase"])   # subclasses: a QKD phase before the data
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
@@ -406,7 +407,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
                                     self._slot, self._users, self._bits_user)
         vx, vy, qx, qy = d["vx"], d["vy"], d["qx"], d["qy"]
         out = model.slot_outcome_xy(qx, qy, d["speed"], d["power_w"], d["user"], self._users, c,
-                                    flight_w=d["flight_w"])
+                                    flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"])
         extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out, d["qkd_phase"])
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
