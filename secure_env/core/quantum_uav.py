@@ -45,16 +45,17 @@ def budget_for_photons(photons: ArrayLike, distance_m: ArrayLike, light_speed_mp
 
 
 def qkd_phase(photons: ArrayLike, distance_m: ArrayLike, photons_m: float, light_speed_mps: float,
-              alpha_beta: float) -> dict[str, NDArray[np.float64]]:
+              alpha_beta: float, whole: bool | None = None) -> dict[str, NDArray[np.float64]]:
     """eps (the largest with that photon count, eq. (7)), QKD time (eq. (8)) and error rate (eq. (4)).
 
     For whole photon counts N (every caller but the baselines' continuous line search), eq. (8)'s
     ceil(8 m / eps^2) at eps = sqrt(8 m / N) is N itself (the round trip tests/test_physics_yang2019
     checks for every N), so the time is d / c * N without computing the count again; the same
-    value :func:`~secure_env.core.qkd.qkd_time` gives."""
+    value :func:`~secure_env.core.qkd.qkd_time` gives. ``whole=True`` says the counts are whole
+    (a caller that floored them), None checks."""
     eps = basis_prob_for_photons(photons, photons_m)
     n = np.asarray(photons, dtype=np.float64)
-    if (n == np.floor(n)).all():
+    if whole or (whole is None and (n == np.floor(n)).all()):
         t = np.asarray(distance_m, dtype=np.float64) / light_speed_mps * n
     else:
         t = qkd_time(eps, distance_m, photons_m, light_speed_mps)
@@ -142,7 +143,7 @@ def rule_phase(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArray
     log_lo = np.log(lo)
     grid = np.floor(np.exp(log_lo + _RULE_T * (np.log(hi) - log_lo)[..., None]))     # (..., K, G)
     grid = np.maximum(grid, lo)
-    ph = qkd_phase(grid, dist[..., None], s.photons_m, s.light_speed_mps, s.alpha_beta)
+    ph = qkd_phase(grid, dist[..., None], s.photons_m, s.light_speed_mps, s.alpha_beta, whole=True)
     value = np.maximum(c.slot_s - ph["qkd_time_s"], 0.0) * (1.0 - ph["key_error_rate"])
     best = np.argmax(value, axis=-1)
     if not batch:   # (K, G): plain indexing, the same elements as take_along_axis below
@@ -173,8 +174,8 @@ def budget_phase(scenario: Any, constants: Any, budget_s: NDArray[np.float64], q
     batch = np.ndim(qx) > 0
     dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
                           np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
-    photons = photons_for_budget(budget_s, dist, s.photons_m, s.light_speed_mps)
-    return qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta), dist
+    photons = photons_for_budget(budget_s, dist, s.photons_m, s.light_speed_mps)     # floored: whole
+    return qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta, whole=True), dist
 
 
 def secure_fraction(scenario: Any, constants: Any, budget_s: NDArray[np.float64], qx: Any, qy: Any,

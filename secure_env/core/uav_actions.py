@@ -317,7 +317,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
                 else:
                     photons = np.where(served, photons, 8.0 * s.photons_m)
                     budget_s = budget_for_photons(photons, dist, s.light_speed_mps)
-                    phase = qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
+                    phase = qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta, whole=True)
             # the final budgets' QKD phase, so the slot's QKD stage need not compute it again
             out["qkd_budget_s"], out["qkd_phase"] = budget_s, phase
     out.update(power_w=power, user=user, flight_w=p_fly, power_projected=p_projected,
