@@ -110,3 +110,24 @@ def test_qkd_phase_of_fractional_counts_keeps_eq_8_ceiling():
 def test_error_rate_with_a_float_alpha_beta_equals_the_array_route(alpha_beta):
     eps = np.linspace(0.01, 1.0, 97)
     np.testing.assert_array_equal(qkd.error_rate(eps, alpha_beta), qkd.error_rate(eps, np.array(alpha_beta)))
+
+
+@FAST
+@given(st.data())
+def test_counts_to_users_lays_out_blocks_in_order(data):
+    """Against a plain loop: user k's block follows user k-1's; a row that fills less than the
+    band leaves its last subcarriers to the last user (full rows take the np.repeat route)."""
+    k, nf, b = data.draw(K), data.draw(st.integers(1, 40)), data.draw(st.integers(1, 4))
+    counts = np.array([data.draw(st.lists(st.integers(0, nf), min_size=k, max_size=k)) for _ in range(b)])
+    full = data.draw(st.booleans())
+    if full:   # scale each row to fill the band exactly
+        counts = np.array([uav_actions.apportion(row.astype(float), nf) for row in counts])
+    counts = np.array([r if r.sum() <= nf else uav_actions.apportion(r.astype(float), nf) for r in counts])
+    want = np.full((b, nf), k - 1)
+    for i, row in enumerate(counts):
+        j = 0
+        for user, n in enumerate(row):
+            want[i, j:j + n] = user
+            j += n
+    np.testing.assert_array_equal(uav_actions.counts_to_users(counts, nf), want)
+    np.testing.assert_array_equal(uav_actions.counts_to_users(counts[0], nf), want[0])

@@ -102,10 +102,17 @@ def _apportion_one(weights: list[float], n: int) -> list[int]:
 
 
 def counts_to_users(counts: NDArray[np.int64], num_subcarriers: int) -> NDArray[np.int64]:
-    """User of each subcarrier (..., N_F) for whole-subcarrier counts (..., K): user 0 first."""
+    """User of each subcarrier (..., N_F) for whole-subcarrier counts (..., K): user 0 first.
+    Rows whose counts fill the band are laid out by one ``np.repeat`` over the flattened blocks;
+    a row that fills less gives its last subcarriers to the last user."""
+    counts = np.asarray(counts, dtype=np.int64)
+    k = counts.shape[-1]
+    if (counts.sum(axis=-1) == num_subcarriers).all():
+        rows = counts.reshape(-1, k)
+        return np.repeat(np.tile(np.arange(k), len(rows)), rows.ravel()).reshape(counts.shape[:-1] + (num_subcarriers,))
     ends = np.cumsum(counts, axis=-1)
     idx = np.arange(num_subcarriers)
-    return np.minimum((idx[..., :, None] >= ends[..., None, :]).sum(axis=-1), counts.shape[-1] - 1)
+    return np.minimum((idx[..., :, None] >= ends[..., None, :]).sum(axis=-1), k - 1)
 
 
 def reserved_counts(debt_bits: NDArray[np.float64], bits_per_subcarrier: NDArray[np.float64],
@@ -283,7 +290,8 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             else:
                 cnt_l = [r + x for r, x in zip(res_l, _apportion_one(weights, rest))]
             counts = np.array(cnt_l)
-            # user blocks in order, the guard's subcarriers first in each (== the batch path below)
+            # user blocks in order, the guard's subcarriers first in each: counts_to_users's layout
+            # of a full band, inline on this hot path (the fill is asserted below)
             user = np.repeat(np.arange(k), counts)
             power = np.empty(nf)
             start = 0
@@ -303,7 +311,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             # the band, so one np.repeat over the flattened (env, user) blocks lays out the batch
             flat = counts.ravel()
             starts = np.cumsum(counts, axis=-1) - counts
-            user = np.repeat(np.tile(np.arange(k), len(counts)), flat).reshape(len(counts), nf)
+            user = counts_to_users(counts, nf)
             pos = np.arange(nf) - np.repeat(starts.ravel(), flat).reshape(user.shape)
             guarded = pos < np.repeat(reserved.ravel(), flat).reshape(user.shape)
             power = np.where(guarded, r_col, p_col) * np.ones(user.shape)
