@@ -24,6 +24,8 @@ from typing import Any, Collection, Mapping
 
 import yaml
 
+from secure_env.scenarios.validation import bounds, check_value
+
 HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
 ALGOS = ("ppo", "sac", "td3", "a2c")
 #: keys the factory consumes itself (everything else goes to the SB3 constructor)
@@ -167,46 +169,45 @@ def _as_int(key: str, value: Any, low: int, what: str) -> int:
     return value
 
 
-#: ranges SB3's algorithms define for their numeric hyperparameters: (low, high, low open, high open);
-#: None is unbounded. Checked where the value is a number (``ent_coef: auto``, schedules and None
-#: pass to the type check and the constructor).
-HP_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
-    "learning_rate": (0.0, None, True, False),
-    "gamma": (0.0, 1.0, False, False),   # 0 is a contextual bandit (QkdNoma-v0's tuned entry)
-    "gae_lambda": (0.0, 1.0, False, False),
-    "clip_range": (0.0, None, True, False),
-    "clip_range_vf": (0.0, None, True, False),
-    "ent_coef": (0.0, None, False, False),
-    "vf_coef": (0.0, None, False, False),
-    "max_grad_norm": (0.0, None, True, False),
-    "target_kl": (0.0, None, True, False),
-    "n_steps": (1, None, False, False),
-    "batch_size": (1, None, False, False),
-    "n_epochs": (1, None, False, False),
-    "rms_prop_eps": (0.0, None, True, False),
-    "tau": (0.0, 1.0, True, False),
-    "buffer_size": (1, None, False, False),
-    "learning_starts": (0, None, False, False),
-    "gradient_steps": (-1, None, False, False),
-    "policy_delay": (1, None, False, False),
-    "target_policy_noise": (0.0, None, False, False),
-    "target_noise_clip": (0.0, None, False, False),
-    "target_update_interval": (1, None, False, False),
-    "sde_sample_freq": (-1, None, False, False),
+#: ranges SB3's algorithms define for their numeric hyperparameters, as the scenario fields'
+#: metadata (:func:`secure_env.scenarios.validation.bounds`, checked by its ``check_value``).
+#: Checked where the value is a number (``ent_coef: auto``, schedules and None pass to the type
+#: check and the constructor).
+HP_RANGES: dict[str, dict[str, Any]] = {
+    "learning_rate": bounds(0.0, None, lo_open=True),
+    "gamma": bounds(0.0, 1.0),   # 0 is a contextual bandit (QkdNoma-v0's tuned entry)
+    "gae_lambda": bounds(0.0, 1.0),
+    "clip_range": bounds(0.0, None, lo_open=True),
+    "clip_range_vf": bounds(0.0, None, lo_open=True),
+    "ent_coef": bounds(0.0, None),
+    "vf_coef": bounds(0.0, None),
+    "max_grad_norm": bounds(0.0, None, lo_open=True),
+    "target_kl": bounds(0.0, None, lo_open=True),
+    "n_steps": bounds(1, None, integer=True),
+    "batch_size": bounds(1, None, integer=True),
+    "n_epochs": bounds(1, None, integer=True),
+    "rms_prop_eps": bounds(0.0, None, lo_open=True),
+    "tau": bounds(0.0, 1.0, lo_open=True),
+    "buffer_size": bounds(1, None, integer=True),
+    "learning_starts": bounds(0, None, integer=True),
+    "gradient_steps": bounds(-1, None, integer=True),
+    "policy_delay": bounds(1, None, integer=True),
+    "target_policy_noise": bounds(0.0, None),
+    "target_noise_clip": bounds(0.0, None),
+    "target_update_interval": bounds(1, None, integer=True),
+    "sde_sample_freq": bounds(-1, None, integer=True),
 }
 
 
 def _check_range(key: str, value: Any, where: str) -> None:
-    """ValueError when a numeric ``value`` of ``key`` lies outside :data:`HP_RANGES`."""
+    """ValueError (prefixed by ``where``) when a numeric ``value`` of ``key`` lies outside
+    :data:`HP_RANGES`."""
     if key not in HP_RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
-    lo, hi, lo_open, hi_open = HP_RANGES[key]
-    if (lo is not None and (value < lo or (lo_open and value == lo))) or \
-            (hi is not None and (value > hi or (hi_open and value == hi))):
-        left = "(" if lo_open or lo is None else "["
-        right = ")" if hi_open or hi is None else "]"
-        span = f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
-        raise ValueError(f"{where} {key}={value!r} is out of range: expected a value in {span}")
+    try:
+        check_value(key, value, HP_RANGES[key])
+    except ValueError as err:
+        raise ValueError(f"{where} {err}") from None
 
 
 def validate_hyperparams(algo: str, hp: Mapping[str, Any], cli_keys: Collection[str] = ()

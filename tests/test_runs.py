@@ -444,14 +444,14 @@ def test_ids_outside_the_library_are_refused(tmp_path, capsys, env_id, needle):
 
 
 @pytest.mark.parametrize("flags, needle", [
-    (["--hp", "gamma=1.5"], "--hp gamma=1.5 is out of range: expected a value in [0.0, 1.0]"),
+    (["--hp", "gamma=1.5"], "--hp gamma=1.5 is out of range: expected a finite number in [0.0, 1.0]"),
     (["--hp", "gamma=-0.1"], "--hp gamma=-0.1 is out of range"),
-    (["--hp", "gae_lambda=1.01"], "--hp gae_lambda=1.01 is out of range: expected a value in [0.0, 1.0]"),
-    (["--hp", "clip_range=0"], "--hp clip_range=0 is out of range: expected a value in (0.0, inf)"),
+    (["--hp", "gae_lambda=1.01"], "--hp gae_lambda=1.01 is out of range: expected a finite number in [0.0, 1.0]"),
+    (["--hp", "clip_range=0"], "--hp clip_range=0 is out of range: expected a finite number in (0.0, inf)"),
     (["--hp", "learning_rate=-1e-3"], "--hp learning_rate=-0.001 is out of range"),
-    (["--hp", "n_epochs=0"], "--hp n_epochs=0 is out of range: expected a value in [1, inf)"),
+    (["--hp", "n_epochs=0"], "--hp n_epochs=0 is out of range: expected an integer in [1, inf)"),
     (["--hp", "ent_coef=-0.5"], "--hp ent_coef=-0.5 is out of range"),
-    (["--algo", "sac", "--hp", "tau=2"], "--hp tau=2 is out of range: expected a value in (0.0, 1.0]"),
+    (["--algo", "sac", "--hp", "tau=2"], "--hp tau=2 is out of range: expected a finite number in (0.0, 1.0]"),
 ])
 def test_hyperparameters_out_of_their_range_are_refused(tmp_path, capsys, flags, needle):
     out = tmp_path / "run"
