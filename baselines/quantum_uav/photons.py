@@ -139,10 +139,9 @@ def qkd_actions(scenario: Any, constants: model.SlotConstants, positions: NDArra
 
     Dinkelbach on the mission's secure EE: eta_0 = 0 (most secure bits per slot), then eta = the
     secure EE of the last choice, a few times (it moves little: transmit power is a small part of
-    the energy). The record holds the chosen ``photons`` (N, K), the ``secure_ee_history``,
+    the energy). The record holds the chosen ``photons`` (N, K), the ``secure_ee_history`` and
     ``secure_rate_bps`` (K,), each user's mission-average secure rate with those photons (the
-    rate QuantumUav-v0 holds against R_min), and ``secure_factor`` (N, K), the share of each data
-    rate that stays secure, (1 - e_k[n]) (tau - QKD time[n]) / tau.
+    rate QuantumUav-v0 holds against R_min).
     """
     s = scenario
     out = model.trajectory_outcome(positions, velocities, power_w, user, user_xy, constants)
@@ -165,7 +164,5 @@ def qkd_actions(scenario: Any, constants: model.SlotConstants, positions: NDArra
     assert photons is not None and sec is not None
     budget = qmodel.budget_for_photons(photons, dist, s.light_speed_mps)
     secure_rate = np.sum(sec["secure_bits_per_user"], axis=0) / (len(positions) * s.slot_s)
-    ph = qmodel.qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta)
-    factor = (1.0 - ph["key_error_rate"]) * (sec["data_time_s"] / s.slot_s)[:, None]
     return qmodel.encode_qkd_action(budget, s.slot_s), {"photons": photons, "secure_ee_history": history,
-                                                        "secure_rate_bps": secure_rate, "secure_factor": factor}
+                                                        "secure_rate_bps": secure_rate}
