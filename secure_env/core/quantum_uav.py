@@ -125,6 +125,14 @@ def play_qkd_slot(scenario: Any, constants: Any, budget_s: NDArray[np.float64] |
                      "qkd_overrun_s": sec["overrun_s"], "cost_qkd": cost}}
 
 
+def _distances_at(qx: Any, qy: Any, user_xy: NDArray[np.float64], altitude_m: float) -> NDArray[np.float64]:
+    """:func:`user_distances` from a UAV position given as floats (one env, (K,)) or (B,) arrays
+    with users (B, K, 2) (a batch, (B, K))."""
+    if np.ndim(qx) > 0:
+        return user_distances(np.asarray(qx)[..., None], np.asarray(qy)[..., None], user_xy, altitude_m)
+    return user_distances(qx, qy, user_xy, altitude_m)
+
+
 #: log-spaced photon counts the velocity mode's rule compares per user
 RULE_GRID = 64
 _RULE_T = np.linspace(0.0, 1.0, RULE_GRID)
@@ -136,8 +144,7 @@ def rule_phase(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArray
     at the chosen points, so equal to ``qkd_phase(photons, dist, ...)``)."""
     s, c = scenario, constants
     batch = np.ndim(qx) > 0
-    dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
-                          np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
+    dist = _distances_at(qx, qy, user_xy, c.altitude_m)
     lo = 8.0 * s.photons_m
     hi = np.maximum(c.slot_s * s.light_speed_mps / dist, lo * 1.0000001)
     log_lo = np.log(lo)
@@ -171,9 +178,7 @@ def budget_phase(scenario: Any, constants: Any, budget_s: NDArray[np.float64], q
     """(:func:`qkd_phase`, 3-D distances) of QKD time budgets (..., K) spent at (qx, qy): the
     photon counts that fit them (:func:`photons_for_budget`)."""
     s, c = scenario, constants
-    batch = np.ndim(qx) > 0
-    dist = user_distances(np.asarray(qx)[..., None] if batch else qx,
-                          np.asarray(qy)[..., None] if batch else qy, user_xy, c.altitude_m)
+    dist = _distances_at(qx, qy, user_xy, c.altitude_m)
     photons = photons_for_budget(budget_s, dist, s.photons_m, s.light_speed_mps)     # floored: whole
     return qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta, whole=True), dist
 
