@@ -31,7 +31,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -42,6 +42,8 @@ RUN_FILE = "run.json"
 EPISODE_LOG = "episodes.csv"
 #: the settings that make a training run; stored in run.json, taken from there by a resume
 SETTING_KEYS = ("env_id", "algo", "seed", "timesteps", "n_envs", "vectorized", "hyperparams", "env_kwargs")
+#: settings a run has only when they are set (older run records lack them and stay the same run)
+OPTIONAL_SETTING_KEYS = ("layout_pool",)
 #: what identifies a baselines-only scoreboard
 BASELINE_KEYS = ("env_id", "env_kwargs")
 #: every file or folder a run writes in its directory (what ``clear_run_outputs`` removes)
@@ -87,6 +89,9 @@ class TrainConfig:
     progress_bar: bool = True
     torch_threads: int = 1
     vectorized: bool = False      # the native batched vector env instead of DummyVecEnv
+    #: (first seed, count): every training reset draws its layout from this seed pool
+    #: (:class:`agents.benchmark.layouts.LayoutPool`); None: the env's own draws
+    layout_pool: tuple[int, int] | None = None
 
 
 def default_out_dir(env_id: str, algo: str, seed: int, baselines_only: bool = False,
@@ -189,7 +194,8 @@ def run_identity(record: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a run record that makes it this run: its kind and settings."""
     kind = record.get("kind", "train")
     keys = SETTING_KEYS if kind == "train" else BASELINE_KEYS
-    return _plain({"kind": kind, **{k: record.get(k) for k in keys}})
+    optional = {k: record[k] for k in OPTIONAL_SETTING_KEYS if kind == "train" and record.get(k) is not None}
+    return _plain({"kind": kind, **{k: record.get(k) for k in keys}, **optional})
 
 
 def _describe(record: Mapping[str, Any]) -> str:
@@ -337,6 +343,13 @@ def prepare_run(cfg: TrainConfig) -> dict[str, Any]:
     settings = _plain({"env_id": cfg.env_id, "algo": algo, "seed": cfg.seed, "timesteps": timesteps,
                        "n_envs": int(run.get("n_envs", 8)), "vectorized": bool(cfg.vectorized),
                        "hyperparams": hyperparams, "env_kwargs": env_kwargs})
+    if cfg.layout_pool is not None:
+        if cfg.vectorized:
+            raise ValueError("a layout pool needs the Gymnasium env (DummyVecEnv): leave out --vectorized")
+        first, count = (int(x) for x in cfg.layout_pool)
+        if first < 0 or count < 1:
+            raise ValueError(f"layout pool must be (first seed >= 0, count >= 1), got {cfg.layout_pool!r}")
+        settings["layout_pool"] = [first, count]
     env = make_env(cfg.env_id, **env_kwargs)
     try:
         _try_model(algo, settings, env)
@@ -369,6 +382,7 @@ def _resume_settings(cfg: TrainConfig) -> dict[str, Any]:
         raise ValueError(f"--resume: {out} has no checkpoint yet (checkpoints/model.zip); "
                          f"start it again without --resume")
     settings = {k: record[k] for k in SETTING_KEYS}
+    settings.update({k: record[k] for k in OPTIONAL_SETTING_KEYS if record.get(k) is not None})
     given = {"env_id": cfg.env_id, "algo": cfg.algo.lower(), "seed": cfg.seed, "vectorized": bool(cfg.vectorized)}
     if cfg.timesteps is not None:
         given["timesteps"] = cfg.timesteps
@@ -552,9 +566,16 @@ def _make_venv(settings: Mapping[str, Any], out: Path, resume_vn: Path | None) -
 
         venv = make_native_vec_env(settings["env_id"], n_envs, settings["seed"], env_kwargs, out / "monitor")
     else:
+        pool = settings.get("layout_pool")
+        wrapper, wrapper_kwargs = None, None
+        if pool is not None:
+            from agents.benchmark.layouts import LayoutPool
+
+            wrapper, wrapper_kwargs = LayoutPool, {"first": int(pool[0]), "count": int(pool[1])}
         venv = make_vec_env(settings["env_id"], n_envs=n_envs, seed=settings["seed"], env_kwargs=env_kwargs,
                             monitor_dir=str(out / "monitor"),
-                            monitor_kwargs={"override_existing": resume_vn is None})
+                            monitor_kwargs={"override_existing": resume_vn is None},
+                            wrapper_class=wrapper, wrapper_kwargs=wrapper_kwargs)
     norm = settings["hyperparams"].get("normalize", False)
     if norm:
         if resume_vn is not None and resume_vn.exists():
@@ -564,10 +585,12 @@ def _make_venv(settings: Mapping[str, Any], out: Path, resume_vn: Path | None) -
     return venv
 
 
-def train(cfg: TrainConfig, settings: Mapping[str, Any] | None = None) -> tuple[AgentPolicy, dict[str, Any]]:
+def train(cfg: TrainConfig, settings: Mapping[str, Any] | None = None,
+          callbacks: Sequence[Any] = ()) -> tuple[AgentPolicy, dict[str, Any]]:
     """Train (or resume) and save the final model; return the policy and the run record.
 
-    ``settings`` are :func:`prepare_run`'s (computed here when not given). A fresh run clears
+    ``settings`` are :func:`prepare_run`'s (computed here when not given); ``callbacks`` are SB3
+    callbacks run after the run's own (episode log, checkpoints). A fresh run clears
     the training outputs of the folder first (a rerun never mixes with an older one) and writes
     ``run.json`` before training; a resume cuts the episode logs back to its checkpoint. The
     record (``run.json``) gets ``status``, ``timesteps_done`` and ``resumed_from`` at the end.
@@ -610,7 +633,7 @@ def train(cfg: TrainConfig, settings: Mapping[str, Any] | None = None) -> tuple[
             and importlib.util.find_spec("rich") is not None
         callbacks = CallbackList([_episode_log_callback(out / "monitor" / EPISODE_LOG,
                                                         primary_metric(settings["env_id"])),
-                                  _checkpoint_callback(ckpt, freq)])
+                                  _checkpoint_callback(ckpt, freq), *callbacks])
         model.learn(remaining, callback=callbacks, reset_num_timesteps=not cfg.resume,
                     progress_bar=progress, tb_log_name=settings["algo"])
     save_checkpoint(model, ckpt)
