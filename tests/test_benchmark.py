@@ -354,3 +354,23 @@ def test_suite_file_ships_with_the_package():
 
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "benchmark/suites/*.yaml" in data["tool"]["setuptools"]["package-data"]["agents"]
+
+
+class Dying:
+    """A custom policy that kills the process it runs in (a crashed Ray worker)."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        os._exit(3)
+
+
+def test_a_worker_dying_under_a_ray_trial_is_reported_not_a_traceback(tmp_path):
+    suite = _tiny_suite(tmp_path, timesteps=2048)
+    proc = _bench("--suite", "tiny", "--preset", "tiny", "--suite-file", str(suite), "--out", str(tmp_path / "w"),
+                  "--num-cpus", "2", "--algo", "tests.test_benchmark:Dying")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "tests.test_benchmark:Dying" in proc.stdout and "FAILED: Ray lost the task" in proc.stdout
+    assert "2 trials run" not in proc.stdout and "3 trials run, 0 reused, 1 failed" in proc.stdout

@@ -119,7 +119,7 @@ def run_benchmark(plan: Plan, out: Path, *, address: str | None = None, num_cpus
             pending: dict[Any, tuple[str, Any]] = {}
             for name, planner in jobs:
                 ref = remote_base.remote(plan.tasks[name], planner, list(plan.tasks[name].test_seeds), str(cache))
-                pending[ref] = ("baseline", None)
+                pending[ref] = ("baseline", (name, planner))
 
             def submit() -> None:
                 for t in list(waiting):
@@ -133,15 +133,32 @@ def run_benchmark(plan: Plan, out: Path, *, address: str | None = None, num_cpus
 
             submit()
             while pending:
-                finished_refs, _ = ray.wait(list(pending), num_returns=1)
+                try:
+                    finished_refs, _ = ray.wait(list(pending), num_returns=1)
+                except Exception as err:  # noqa: BLE001 - the cluster itself went away
+                    finished_refs, lost = list(pending), err
+                else:
+                    lost = None
                 for ref in finished_refs:
                     kind, t = pending.pop(ref)
-                    r = ray.get(ref)
+                    try:
+                        r = ray.get(ref) if lost is None else None
+                    except Exception as err:  # noqa: BLE001 - a worker or node died under the task
+                        lost_here: BaseException | None = err
+                    else:
+                        lost_here = lost
+                    if lost_here is not None:
+                        r = _lost(kind, t, plan, lost_here)
                     if kind == "baseline":
                         note_baseline(r)
                     else:
                         note_trial(t, r)
-                submit()
+                if lost is None:
+                    submit()
+                else:
+                    for t in list(waiting):
+                        waiting.remove(t)
+                        note_trial(t, _lost("trial", t, plan, lost))
         finally:
             ray.shutdown()
     missing = [(name, p) for name, p in jobs if p not in baselines[name]]
@@ -154,6 +171,17 @@ def _planners(env_id: str) -> list[str]:
     from agents.evaluation import baseline_policies
 
     return list(baseline_policies(env_id))
+
+
+def _lost(kind: str, what: Any, plan: Plan, err: BaseException) -> dict[str, Any]:
+    """The failure record of a job whose Ray task, worker or cluster was lost."""
+    from agents.benchmark.trials import trial_record
+
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    error = f"Ray lost the task ({type(err).__name__}: {text[:200]}); run the same command again to resume"
+    if kind == "baseline":
+        return {"status": "failed", "task": what[0], "planner": what[1], "error": error, "wall_s": 0.0}
+    return {"status": "failed", "trial": trial_record(what), "error": error, "wall_s": 0.0}
 
 
 def _skipped(t: Trial) -> dict[str, Any]:
