@@ -12,6 +12,11 @@ Keys besides the algorithm's own keyword arguments:
 ``n_envs`` (parallel envs), ``n_timesteps`` (default budget), ``policy`` (default "MlpPolicy"),
 ``normalize`` (false, true, or a mapping of VecNormalize keywords), ``env_kwargs`` (scenario
 keywords), ``checkpoint_freq`` (timesteps between checkpoints).
+
+A class cannot be written in YAML: ``policy_kwargs: {features_extractor_class: user_set,
+features_extractor_kwargs: {...}}`` names a registered extractor (:data:`agents.encoders.EXTRACTORS`;
+never evaluated text), which :func:`resolve_policy_kwargs` turns into the class when the model is
+built. rl-zoo3 cannot read such a name, so no entry of the files uses it: pass it with ``--hp``.
 """
 from __future__ import annotations
 
@@ -210,6 +215,67 @@ def _check_range(key: str, value: Any, where: str) -> None:
         raise ValueError(f"{where} {err}") from None
 
 
+#: the key of ``policy_kwargs`` that names a registered features extractor
+EXTRACTOR_KEY = "features_extractor_class"
+
+
+def extractor_names() -> list[str]:
+    """The registered features extractor names (:data:`agents.encoders.EXTRACTORS`)."""
+    from agents.encoders import EXTRACTORS
+
+    return sorted(EXTRACTORS)
+
+
+def _check_policy_kwargs(value: Any, where: str, norm: Any) -> None:
+    """A named features extractor must be registered, its keywords a mapping; the set encoder reads
+    the token masks, which VecNormalize would rescale, so it needs ``normalize`` off or with
+    ``norm_obs: false``."""
+    if not isinstance(value, dict) or EXTRACTOR_KEY not in value:
+        return
+    name = value[EXTRACTOR_KEY]
+    if not isinstance(name, str) or name not in extractor_names():
+        raise ValueError(f"{where} policy_kwargs.{EXTRACTOR_KEY}={name!r}: unknown features extractor; "
+                         f"allowed: {extractor_names()}")
+    fkw = value.get("features_extractor_kwargs")
+    if fkw is not None and not (isinstance(fkw, dict) and all(isinstance(k, str) for k in fkw)):
+        raise ValueError(f"{where} policy_kwargs.features_extractor_kwargs={fkw!r}: expected a mapping of keywords")
+    if norm is True or (isinstance(norm, dict) and norm.get("norm_obs", True)):
+        raise ValueError(f"{where} policy_kwargs.{EXTRACTOR_KEY}={name}: VecNormalize would rescale the "
+                         f"observation's token masks; set normalize={{norm_obs: false}} (rewards may stay "
+                         f"normalised) or normalize=false")
+
+
+def resolve_policy_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Algorithm keyword arguments with ``policy_kwargs.features_extractor_class`` turned from a
+    registered name into its class (a copy; a class, or no such key, stays as it is). An unknown
+    name raises a one-line ValueError naming the key."""
+    out = dict(kwargs)
+    pk = out.get("policy_kwargs")
+    if isinstance(pk, dict) and isinstance(pk.get(EXTRACTOR_KEY), str):
+        from agents.encoders import EXTRACTORS
+
+        name = pk[EXTRACTOR_KEY]
+        if name not in EXTRACTORS:
+            raise ValueError(f"policy_kwargs.{EXTRACTOR_KEY}={name!r}: unknown features extractor; "
+                             f"allowed: {sorted(EXTRACTORS)}")
+        out["policy_kwargs"] = {**pk, EXTRACTOR_KEY: EXTRACTORS[name]}
+    return out
+
+
+def complete_extractor_kwargs(hyperparams: Mapping[str, Any], layout: Mapping[str, int] | None) -> dict[str, Any]:
+    """``hyperparams`` with the ``user_set`` extractor's layout keywords (``global_dim``,
+    ``token_dim``, ``num_tokens``) filled from the env's ``observation_layout`` where not given (a
+    copy). ValueError when the extractor is asked for and the env has no set observation."""
+    pk = hyperparams.get("policy_kwargs")
+    if not (isinstance(pk, dict) and pk.get(EXTRACTOR_KEY) == "user_set"):
+        return dict(hyperparams)
+    if layout is None:
+        raise ValueError(f"policy_kwargs.{EXTRACTOR_KEY}=user_set reads the set observation: "
+                         f"add --env-kw observation_mode=set")
+    fkw = {**layout, **(pk.get("features_extractor_kwargs") or {})}
+    return {**hyperparams, "policy_kwargs": {**pk, "features_extractor_kwargs": fkw}}
+
+
 def validate_hyperparams(algo: str, hp: Mapping[str, Any], cli_keys: Collection[str] = ()
                          ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Check merged hyperparameters and split them into (run settings, algorithm keyword arguments).
@@ -218,7 +284,9 @@ def validate_hyperparams(algo: str, hp: Mapping[str, Any], cli_keys: Collection[
     ``checkpoint_freq >= 1``, ``normalize`` false/true/VecNormalize keywords, ``env_kwargs`` a
     mapping); every other key must be a keyword of the algorithm's constructor, with a value of the
     type its signature declares and, where SB3 defines one, in its range (:data:`HP_RANGES`:
-    ``gamma`` in [0, 1], ``gae_lambda`` in [0, 1], ``clip_range > 0``, ...). A one-line ``ValueError`` names the key and where it came from
+    ``gamma`` in [0, 1], ``gae_lambda`` in [0, 1], ``clip_range > 0``, ...); a features extractor named in
+    ``policy_kwargs`` must be registered (:func:`extractor_names`), and the set encoder needs
+    ``normalize`` without observation normalisation. A one-line ``ValueError`` names the key and where it came from
     (``--hp`` for ``cli_keys``, else the hyperparameter file); nothing is built here (the
     constructor itself is tried by :func:`agents.training.prepare_run`).
     """
@@ -262,4 +330,6 @@ def validate_hyperparams(algo: str, hp: Mapping[str, Any], cli_keys: Collection[
             expected = " or ".join(dict.fromkeys(names)) or "a Python object (not settable from YAML)"
             raise ValueError(f"{where(key)} {key}={value!r}: {name} expects {expected}")
         _check_range(key, value, where(key))
+        if key == "policy_kwargs":
+            _check_policy_kwargs(value, where(key), norm)
     return run, kwargs

@@ -87,7 +87,10 @@ def uav_config(draw: st.DrawFn, quantum: bool) -> dict[str, Any]:
         "leakage_penalty": st.floats(0.0, 1e9),
         "qos_penalty": st.floats(0.0, 1e9),
         "destination_penalty": st.floats(0.0, 1e9),
+        "observation_mode": st.sampled_from(["flat", "set"]),
     }))
+    if kw.get("observation_mode") == "set" and draw(st.booleans()):
+        kw["max_users"] = kw["num_users"] + draw(st.integers(0, 3))     # padded user tokens
     if quantum:
         kw.update(draw(st.fixed_dictionaries({}, optional={
             "photons_m": st.integers(1, 10 ** 9),
@@ -214,7 +217,8 @@ def invalid_values(meta: dict[str, Any]) -> st.SearchStrategy[Any]:
     if kind == "number":
         # a string Python reads as a number ("1e2") is a number (issue 18: YAML reads 1e2 as a
         # string); strings that are no number are not, nor are numeric strings out of range
-        not_a_number = st.sampled_from(["one", "1x", "", "1,5", None, [1.0], {"x": 1}])
+        not_a_number = st.sampled_from(["one", "1x", "", "1,5", [1.0], {"x": 1}]
+                                       + ([] if meta.get("optional") else [None]))   # optional: None = default
         options = [not_a_number, st.sampled_from([math.nan, math.inf, -math.inf, True, "nan", "inf"])]
         lo, hi = meta["lo"], meta["hi"]
         if lo is not None:

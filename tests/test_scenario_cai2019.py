@@ -128,6 +128,8 @@ OVERRIDES = {
     "destination_penalty": (10.0, {}, 10.0),
     "action_mode": ("velocity", {}, "velocity"),
     "safety_layer": (False, {}, False),
+    "observation_mode": ("set", {}, "set"),
+    "max_users": (5.0, {"observation_mode": "set"}, 5),
 }
 
 

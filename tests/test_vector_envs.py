@@ -22,6 +22,12 @@ _MODE_KW = dict(num_slots=6, end_xy=(150.0, 40.0), random_users=True, num_subcar
 CASES += [(env_id, dict(_MODE_KW, action_mode=mode, safety_layer=safety))
           for env_id in ("secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0")
           for mode in ("full", "compact", "velocity") for safety in (True, False)]
+# the set observation (global features, then user tokens padded to max_users > num_users)
+CASES += [(env_id, dict(_MODE_KW, action_mode=mode, observation_mode="set", max_users=5))
+          for env_id in ("secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0")
+          for mode in ("full", "compact", "velocity")]
+CASES += [("secure_env/UavSecureOfdma-v0", dict(num_slots=4, end_xy=(80.0, 0.0), r_min_bps=0.0, num_subcarriers=4,
+                                                observation_mode="set", max_users=4, action_mode="velocity"))]
 
 
 def _close(a, b, key):
@@ -153,13 +159,15 @@ def test_train_py_vectorized_runs_and_writes_a_learning_curve(tmp_path):
 
 
 @pytest.mark.parametrize("env_id", ["secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0"])
-@pytest.mark.parametrize("mode", ["full", "compact", "velocity"])
+@pytest.mark.parametrize("mode", ["full", "compact", "velocity", "velocity-set"])
 def test_vector_env_bits_equal_the_single_envs_bit_for_bit(env_id, mode):
     """Whole missions of the default layout size (K = 3, N_F = 128): every bit count of the native
     vector env equals the single env's exactly (the batch sums each env's bits in subcarrier order,
     as the single env does; the former one-hot sum along N_F made 388 of 1176 rewards differ in
     their last bits)."""
     kw = dict(action_mode=mode, random_users=True)
+    if mode == "velocity-set":
+        kw = dict(action_mode="velocity", random_users=True, observation_mode="set", max_users=6)
     b = 4
     venv = gym.make_vec(env_id, num_envs=b, vectorization_mode="vector_entry_point", **kw)
     singles = [gym.make(env_id, **kw) for _ in range(b)]

@@ -346,10 +346,14 @@ def _fit_in_slot(budget_s: NDArray[np.float64], c: model.SlotConstants) -> NDArr
 
 # -- observation ----------------------------------------------------------------------------------
 def layout_features(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDArray[np.float64],
-                    slot: Any, scenario: Any, scale_m: float) -> NDArray[np.float64]:
+                    slot: Any, scenario: Any, scale_m: float, order_free: bool = False) -> NDArray[np.float64]:
     """The 6 features the learnable modes add (divided by L): offsets from the UAV to the nearest
     user, to the users' centroid, and to the user furthest behind its R_min pace after the next
-    slot (the nearest user when nobody is behind). (6,) for one env, (B, 6) for a batch."""
+    slot (the nearest user when nobody is behind). (6,) for one env, (B, 6) for a batch.
+
+    Users equally far behind (every user at slot 0, before anyone is served) are a tie: the flat
+    observation takes the first in ``users`` order; ``order_free=True`` (the set observation) takes
+    the nearest of them, so that the features do not depend on the order of the users."""
     s = scenario
     single = users.ndim == 2
     if single:   # one env: the same sums and quotients in plain floats (K is a handful)
@@ -358,7 +362,10 @@ def layout_features(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDA
         owed1 = pace_debt(delivered, slot, s).tolist()
         near1 = d21.index(min(d21))
         top = max(owed1)
-        behind1 = owed1.index(top) if top > 0.0 else near1
+        if top > 0.0 and order_free:
+            behind1 = min((i for i, o in enumerate(owed1) if o == top), key=d21.__getitem__)
+        else:
+            behind1 = owed1.index(top) if top > 0.0 else near1
         sx = sy = 0.0
         for rx, ry in rel1:
             sx += rx
@@ -371,7 +378,12 @@ def layout_features(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDA
     d2 = (rel * rel).sum(axis=-1)
     near = np.argmin(d2, axis=-1)
     owed = pace_debt(delivered, slot, s)
-    behind = np.where(owed.max(axis=-1) > 0.0, np.argmax(owed, axis=-1), near)
+    top = owed.max(axis=-1)
+    if order_free:
+        worst = np.argmin(np.where(owed == top[:, None], d2, np.inf), axis=-1)
+    else:
+        worst = np.argmax(owed, axis=-1)
+    behind = np.where(top > 0.0, worst, near)
     rows = np.arange(users.shape[0])
     parts = [rel[rows, near], rel.mean(axis=1), rel[rows, behind]]
     return np.concatenate(parts, axis=-1) / scale_m

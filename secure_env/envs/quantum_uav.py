@@ -40,7 +40,8 @@ class QuantumUavEnv(UavSecureOfdmaEnv):
     QKD phase; the pace guard counts secure bits.
 
     ## Observation space
-    As UavSecureOfdma-v0 (the QKD time follows from the distances the observation gives).
+    As UavSecureOfdma-v0, in both ``observation_mode`` ("flat" and "set"; the QKD time follows from
+    the distances the observation gives); delivered bits and the pace debt count secure bits.
 
     ## Reward
     As UavSecureOfdma-v0 with secure bits in place of bits: (SEE_n - SEE_{n-1}) / 1000 minus the

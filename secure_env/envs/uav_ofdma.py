@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from secure_env.core import uav_actions
+from secure_env.core import tokens, uav_actions
 from secure_env.core import uav_ofdma as model
 from secure_env.core.ofdma import energy_efficiency_scalar
 from secure_env.envs.batched import BatchedEnv, PlayResult
@@ -99,7 +99,26 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
     current position over P_peak (1); then the offset to each user (2K) and each user's delivered
     bits over N tau R_min, capped at 1 (K; 1 when R_min = 0). The "compact" and "velocity" modes
     add 6 features (:func:`secure_env.core.uav_actions.layout_features`): offsets to the nearest
-    user, to the users' centroid and to the user furthest behind its R_min pace.
+    user, to the users' centroid and to the user furthest behind its R_min pace. This is
+    ``observation_mode="flat"`` (the default): its entries depend on the order of the users and
+    its size on K.
+
+    ``observation_mode="set"``: ``Box(-10, 10, (G + M W,), float32)``, global features then
+    M = ``max_users`` (default K) user tokens of W = 7 entries (:mod:`secure_env.core.tokens`):
+
+    * global (G = 13 in "full", 19 in "compact" and "velocity"): the 12 geometry features above
+      (the eavesdropper disc's offset and radius among them), in the learnable modes the 6
+      layout features (a tie for the user furthest behind goes to the nearest user, not to the
+      first in order), then K / M;
+    * token k < K, user k: offset from the UAV (x, y) / L, horizontal distance / L, delivered
+      bits over N tau R_min capped at 1, R_min pace debt after the next slot over N tau R_min
+      clipped to [-1, 1], clearance from the eavesdropper disc (||u_k - w_E|| - r_E) / L, mask 1;
+    * tokens K..M-1: padding, every entry 0 (mask 0).
+
+    The mask is the last entry of every token, so another token group (one per eavesdropper disc)
+    can follow the user tokens. Permuting ``user_xy`` permutes the tokens and changes nothing
+    else; ``env.observation_layout`` gives (G, W, M) for an order-free encoder
+    (``agents.encoders.UserSetExtractor``).
 
     ## Reward
     ``(EE_n - EE_{n-1}) / 1000 - leakage_penalty (leakage_excess + power_excess)``, where EE_n is
@@ -139,7 +158,8 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
     ``gym.make("secure_env/UavSecureOfdma-v0", **kw)`` with any field of
     :class:`~secure_env.scenarios.UavOfdmaScenario` (``num_users``, ``num_subcarriers``,
     ``num_slots``, ``slot_s``, ``peak_power_w``, ``eve_radius_m``, ``gamma_tol``, ``user_xy``,
-    ``eve_xy``, ``start_xy``, ``end_xy``, ``random_users``, ...) or ``scenario=`` a preset name,
+    ``eve_xy``, ``start_xy``, ``end_xy``, ``random_users``, ``action_mode``, ``observation_mode``,
+    ``max_users``, ...) or ``scenario=`` a preset name,
     scenario or dict. Invalid values raise ``ValueError`` naming the field.
     """
 
@@ -168,8 +188,14 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         self.action_space = spaces.Box(-1.0, 1.0, shape=(uav_actions.action_size(s.action_mode, k, nf, qkd),),
                                        dtype=np.float32)
         self._layout_obs = s.action_mode != "full"
-        extra = uav_actions.LAYOUT_FEATURES if self._layout_obs else 0
-        self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, shape=(12 + 3 * k + extra,), dtype=np.float32)
+        self._set_obs = s.observation_mode == "set"
+        self._tokens = s.user_tokens
+        if self._set_obs:
+            lay = tokens.set_layout(s)
+            size = lay["global_dim"] + lay["num_tokens"] * lay["token_dim"]
+        else:
+            size = 12 + 3 * k + (uav_actions.LAYOUT_FEATURES if self._layout_obs else 0)
+        self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, shape=(size,), dtype=np.float32)
         self._scale = max(s.trip_m, s.v_max_mps * s.slot_s)
         self._start = np.asarray(s.start_xy, dtype=np.float64)
         self._end = np.asarray(s.end_xy, dtype=np.float64)
@@ -209,6 +235,12 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         """Copies of this episode's layout: ``user_xy`` (K, 2), ``eve_xy``, ``start_xy``, ``end_xy``."""
         return {"user_xy": self._users.copy(), "eve_xy": self._eve.copy(),
                 "start_xy": self._start.copy(), "end_xy": self._end.copy()}
+
+    @property
+    def observation_layout(self) -> dict[str, int] | None:
+        """The set observation's layout, ``global_dim``, ``token_dim`` and ``num_tokens`` (the
+        keyword arguments of ``agents.encoders.UserSetExtractor``); None in the flat mode."""
+        return tokens.set_layout(self.scenario) if self._set_obs else None
 
     @property
     def slot_index(self) -> int:
@@ -309,6 +341,8 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
 
     # -- helpers -----------------------------------------------------------------------------
     def _obs(self) -> np.ndarray:
+        if self._set_obs:
+            return self._set_observation()
         s, c = self.scenario, self.constants
         inv = 1.0 / self._scale
         qx, qy = self._qx, self._qy
@@ -327,6 +361,20 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         lim = OBS_LIMIT
         return np.array([x if -lim <= x <= lim else (lim if x > lim else -lim) for x in obs], dtype=np.float32)
 
+    def _set_observation(self) -> np.ndarray:
+        """``observation_mode="set"``: global features then the user tokens (see the docstring)."""
+        s, c = self.scenario, self.constants
+        qx, qy = self._qx, self._qy
+        feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, qx, qy,
+                                           self._vx, self._vy, s.num_slots - self._slot)
+        if self._layout_obs:
+            feats.extend(uav_actions.layout_features(qx, qy, self._users, self._bits_user, self._slot, s,
+                                                     self._scale, order_free=True).tolist())
+        feats.append(s.num_users / self._tokens)
+        toks = tokens.user_tokens(qx, qy, self._users, self._bits_user, self._slot, s, self._scale, self._tokens)
+        obs = np.concatenate([np.array(feats), toks.ravel()])
+        return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
+
 
 class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
     """B copies of :class:`~secure_env.envs.uav_ofdma.UavSecureOfdmaEnv` in one set of arrays."""
@@ -339,6 +387,12 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         self.constants = t.constants
         self._scale = t._scale
         self._mode, self._safety, self._layout_obs = t._mode, t._safety, t._layout_obs
+        self._set_obs, self._tokens = t._set_obs, t._tokens
+
+    @property
+    def observation_layout(self) -> dict[str, int] | None:
+        """The single env's :attr:`~UavSecureOfdmaEnv.observation_layout` (None in the flat mode)."""
+        return self._template.observation_layout
 
     def _allocate(self) -> None:
         s = self.scenario
@@ -381,6 +435,8 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         return {}
 
     def _obs(self) -> np.ndarray:
+        if self._set_obs:
+            return self._set_observation()
         s, c = self.scenario, self.constants
         inv = 1.0 / self._scale
         feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, self._qx, self._qy,
@@ -392,6 +448,23 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         if self._layout_obs:
             parts.append(uav_actions.layout_features(self._qx, self._qy, self._users, self._bits_user, self._slot,
                                                      s, self._scale))
+        obs = np.concatenate(parts, axis=1)
+        return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
+
+    def _set_observation(self) -> np.ndarray:
+        """The single env's set observation for every sub-env, (B, G + M W)."""
+        s, c = self.scenario, self.constants
+        b = self.num_envs
+        feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, self._qx, self._qy,
+                                           self._vx, self._vy, s.num_slots - self._slot)
+        parts = [np.stack(feats, axis=1)]
+        if self._layout_obs:
+            parts.append(uav_actions.layout_features(self._qx, self._qy, self._users, self._bits_user, self._slot,
+                                                     s, self._scale, order_free=True))
+        parts.append(np.full((b, 1), s.num_users / self._tokens))
+        toks = tokens.user_tokens(self._qx, self._qy, self._users, self._bits_user, self._slot, s, self._scale,
+                                  self._tokens)
+        parts.append(toks.reshape(b, -1))
         obs = np.concatenate(parts, axis=1)
         return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
 

@@ -31,7 +31,10 @@ class UavOfdmaScenario:
     reward only (see the env's docstring); no physics depends on them. ``action_mode`` ("full",
     "compact" or "velocity") and ``safety_layer`` (None: on in the learnable modes, off in
     "full") choose the env's action interface (:mod:`secure_env.core.uav_actions`); neither
-    changes the model.
+    changes the model. ``observation_mode`` ("flat": one vector, today's layout; "set": global
+    features then ``max_users`` user tokens with a mask, :mod:`secure_env.core.tokens`) and
+    ``max_users`` (tokens in the set observation, >= ``num_users``; None: ``num_users``) choose
+    the observation; neither changes the model either.
     """
 
     num_users: int = field(default=3, metadata=bounds(1, 64, integer=True, label="number of users"))
@@ -71,9 +74,20 @@ class UavOfdmaScenario:
     destination_penalty: float = field(default=1.0, metadata=bounds(0.0, 1e9, label="destination penalty weight"))
     action_mode: str = field(default="full", metadata=choice("full", "compact", "velocity", label="action mode"))
     safety_layer: bool | None = field(default=None, metadata=flag(optional=True, label="safety layer"))
+    observation_mode: str = field(default="flat", metadata=choice("flat", "set", label="observation mode"))
+    max_users: int | None = field(default=None,
+        metadata=bounds(1, 64, integer=True, optional=True, label="user tokens in the set observation"))
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.max_users is not None:
+            if self.observation_mode != "set":
+                raise ValueError(f"max_users={self.max_users!r} is invalid with observation_mode="
+                                 f"{self.observation_mode!r}: it pads the set observation only "
+                                 f"(set observation_mode='set', or leave max_users at null)")
+            if self.max_users < self.num_users:
+                raise ValueError(f"max_users={self.max_users!r} is out of range: it must be at least "
+                                 f"num_users={self.num_users} (null: num_users)")
         if not self.random_users and len(self.user_xy) != self.num_users:
             raise ValueError(f"user_xy has {len(self.user_xy)} points but num_users={self.num_users}: "
                              f"give num_users points or set random_users=True")
@@ -131,6 +145,11 @@ class UavOfdmaScenario:
     def trip_m(self) -> float:
         """Straight-line distance from start to end."""
         return math.dist(self.start_xy, self.end_xy)
+
+    @property
+    def user_tokens(self) -> int:
+        """Number of user tokens of the set observation: ``max_users``, or ``num_users`` when None."""
+        return self.num_users if self.max_users is None else self.max_users
 
     @property
     def mission_s(self) -> float:

@@ -17,11 +17,13 @@ T = TypeVar("T")
 
 
 def bounds(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-           hi_open: bool = False, integer: bool = False, unit: str = "", label: str = "") -> dict[str, Any]:
-    """Field metadata for a real (or integer) number in [lo, hi] (open ends where asked); ``label``
-    names the quantity in words for plots and tables (:func:`field_label`)."""
+           hi_open: bool = False, integer: bool = False, unit: str = "", label: str = "",
+           optional: bool = False) -> dict[str, Any]:
+    """Field metadata for a real (or integer) number in [lo, hi] (open ends where asked; None too
+    where ``optional``: "the default for the case"); ``label`` names the quantity in words for plots
+    and tables (:func:`field_label`)."""
     return {"kind": "number", "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open,
-            "integer": integer, "unit": unit, "label": label}
+            "integer": integer, "unit": unit, "label": label, "optional": optional}
 
 
 def choice(*options: str, label: str = "") -> dict[str, Any]:
@@ -121,7 +123,9 @@ def check_value(name: str, value: Any, m: Mapping[str, Any]) -> Any:
         if not isinstance(value, str) or value not in m["options"]:
             raise ValueError(f"{name}={value!r} is invalid: expected one of {list(m['options'])}")
         return value
-    allowed = _range_text(m)
+    if value is None and m.get("optional"):
+        return None
+    allowed = _range_text(m) + (", or null for the default" if m.get("optional") else "")
     real = as_real(value)
     if real is None:
         raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
