@@ -56,6 +56,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true",
                    help="check every flag, setting and the run folder, say what would run, write nothing")
+    p.add_argument("--pretrain", choices=("auto", "on", "off"), default="auto",
+                   help="clone a planner's flights before training (agents/hyperparams/pretrain.yml): auto = "
+                        "where its entry applies by default, on = always (an error without an entry), off = never")
     p.add_argument("--vectorized", action="store_true", default=None,
                    help="train on the native batched vector env (gymnasium make_vec vector_entry_point) "
                         "instead of SB3's DummyVecEnv of single envs")
@@ -100,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         def config(env_id: str, algo: str, seed: int, vectorized: bool, resume: bool, out: Path) -> TrainConfig:
             return TrainConfig(env_id=env_id, algo=algo, timesteps=args.timesteps, seed=seed, n_envs=args.n_envs,
                                out=out, resume=resume, hyperparams=hp, env_kwargs=cli_env_kwargs,
-                               progress_bar=not args.no_progress, vectorized=vectorized)
+                               progress_bar=not args.no_progress, vectorized=vectorized,
+                               pretrain={"auto": None, "on": True, "off": False}[args.pretrain])
 
         fresh = None
         if args.out:

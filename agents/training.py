@@ -35,7 +35,8 @@ from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from agents.factory import ALGOS, algo_class, coerce_numbers, load_hyperparams, validate_hyperparams
+from agents.factory import (ALGOS, algo_class, coerce_numbers, complete_extractor_kwargs, load_hyperparams,
+                            resolve_policy_kwargs, validate_hyperparams)
 
 DEFAULT_CHECKPOINT_FREQ = 10_000
 RUN_FILE = "run.json"
@@ -43,7 +44,7 @@ EPISODE_LOG = "episodes.csv"
 #: the settings that make a training run; stored in run.json, taken from there by a resume
 SETTING_KEYS = ("env_id", "algo", "seed", "timesteps", "n_envs", "vectorized", "hyperparams", "env_kwargs")
 #: settings a run has only when they are set (older run records lack them and stay the same run)
-OPTIONAL_SETTING_KEYS = ("layout_pool",)
+OPTIONAL_SETTING_KEYS = ("layout_pool", "pretrain")
 #: what identifies a baselines-only scoreboard
 BASELINE_KEYS = ("env_id", "env_kwargs")
 #: every file or folder a run writes in its directory (what ``clear_run_outputs`` removes)
@@ -92,6 +93,11 @@ class TrainConfig:
     #: (first seed, count): every training reset draws its layout from this seed pool
     #: (:class:`agents.benchmark.layouts.LayoutPool`); None: the env's own draws
     layout_pool: tuple[int, int] | None = None
+    #: planner pretraining (agents.imitation): None = as agents/hyperparams/pretrain.yml says for this
+    #: env, algorithm and env keywords; False = never; True = required (an error where no entry applies)
+    pretrain: bool | None = None
+    #: where planner flights are cached (default: the run folder's parent's ``.planner_flights``)
+    plan_cache: Path | None = None
 
 
 def default_out_dir(env_id: str, algo: str, seed: int, baselines_only: bool = False,
@@ -296,7 +302,7 @@ def _try_model(algo: str, settings: Mapping[str, Any], env: Any) -> None:
     from stable_baselines3.common.vec_env import VecNormalize
 
     cls = algo_class(algo)
-    hp = dict(settings["hyperparams"])
+    hp = resolve_policy_kwargs(settings["hyperparams"])
     policy = hp.pop("policy", "MlpPolicy")
     norm = hp.pop("normalize", False)
     hp.pop("checkpoint_freq", None)
@@ -350,8 +356,16 @@ def prepare_run(cfg: TrainConfig) -> dict[str, Any]:
         if first < 0 or count < 1:
             raise ValueError(f"layout pool must be (first seed >= 0, count >= 1), got {cfg.layout_pool!r}")
         settings["layout_pool"] = [first, count]
+    from agents.imitation import pretrain_entry
+
+    spec = pretrain_entry(cfg.env_id, algo, env_kwargs, cfg.pretrain)
+    if spec is not None:
+        settings["pretrain"] = _plain(spec)
     env = make_env(cfg.env_id, **env_kwargs)
     try:
+        # a named set encoder gets its layout keywords from the env (agents.encoders)
+        settings["hyperparams"] = _plain(complete_extractor_kwargs(
+            settings["hyperparams"], getattr(env.unwrapped, "observation_layout", None)))
         _try_model(algo, settings, env)
     finally:
         env.close()
@@ -605,7 +619,7 @@ def train(cfg: TrainConfig, settings: Mapping[str, Any] | None = None,
     ckpt = out / "checkpoints"
     cls = algo_class(settings["algo"])
     hp = settings["hyperparams"]
-    kwargs = {k: v for k, v in hp.items() if k not in ("policy", "normalize", "checkpoint_freq")}
+    kwargs = resolve_policy_kwargs({k: v for k, v in hp.items() if k not in ("policy", "normalize", "checkpoint_freq")})
     freq = int(hp.get("checkpoint_freq", DEFAULT_CHECKPOINT_FREQ))
     if cfg.resume:
         record = read_run(out) or {}
@@ -625,6 +639,14 @@ def train(cfg: TrainConfig, settings: Mapping[str, Any] | None = None,
     else:
         model = cls(hp.get("policy", "MlpPolicy"), venv, seed=settings["seed"], tensorboard_log=tb,
                     verbose=0, **kwargs)
+        if settings.get("pretrain"):
+            from agents.imitation import pretrain
+
+            cache = Path(cfg.plan_cache) if cfg.plan_cache is not None else out.parent / ".planner_flights"
+            record["pretrain_report"] = pretrain(model, settings, settings["pretrain"], cache,
+                                                 log=print if cfg.progress_bar else None)
+            write_run(out, record)
+            save_checkpoint(model, ckpt)      # a kill from here on resumes after the pretraining
     remaining = max(int(settings["timesteps"]) - model.num_timesteps, 0)
     if remaining > 0:
         from stable_baselines3.common.callbacks import CallbackList
