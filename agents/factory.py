@@ -53,11 +53,42 @@ def algo_class(algo: str) -> type:
 PROJECT_KEY = "project"
 
 
+#: settings applied on top of an algorithm's entry when a run's env keywords match (train.py only)
+VARIANTS_FILE = "variants.yml"
+
+
+def variant(algo: str, env_id: str, env_kwargs: Mapping[str, Any], directory: Path = HYPERPARAMS_DIR
+            ) -> dict[str, Any] | None:
+    """The first variant of ``variants.yml`` for ``env_id`` whose ``algos`` hold ``algo`` and whose
+    ``when`` keywords all equal the run's ``env_kwargs``: its ``hyperparams`` with its
+    ``env_kwargs`` among them (None when none matches). rl-zoo3 does not read the file."""
+    path = Path(directory) / VARIANTS_FILE
+    if not path.exists():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+    for i, v in enumerate(data.get(env_id) or []):
+        if not isinstance(v, dict) or not set(v) <= {"algos", "when", "hyperparams", "env_kwargs", "why"}:
+            raise ValueError(f"{path}: {env_id} variant {i}: expected a mapping of algos, when, hyperparams, "
+                             f"env_kwargs, why")
+        when = v.get("when") or {}
+        if algo.lower() in (v.get("algos") or []) and all(env_kwargs.get(k) == val for k, val in when.items()):
+            hp = dict(v.get("hyperparams") or {})
+            if v.get("env_kwargs"):
+                hp["env_kwargs"] = dict(v["env_kwargs"])
+            return hp
+    return None
+
+
 def load_hyperparams(algo: str, env_id: str, overrides: Mapping[str, Any] | None = None,
-                     directory: Path = HYPERPARAMS_DIR) -> dict[str, Any]:
+                     directory: Path = HYPERPARAMS_DIR, env_kwargs: Mapping[str, Any] | None = None
+                     ) -> dict[str, Any]:
     """Hyperparameters of ``algo`` on ``env_id``: the file's ``project`` settings, then the env's
-    entry (or, for an id without one, the ``default`` entry, as rl-zoo3 picks it), then
-    ``overrides`` (later wins; mappings merge one level deep)."""
+    entry (or, for an id without one, the ``default`` entry, as rl-zoo3 picks it), then (given the
+    run's ``env_kwargs``) the matching :func:`variant`, then ``overrides`` (later wins; mappings
+    merge one level deep)."""
     algo_class(algo)
     path = Path(directory) / f"{algo.lower()}.yml"
     try:
@@ -70,7 +101,10 @@ def load_hyperparams(algo: str, env_id: str, overrides: Mapping[str, Any] | None
         raise ValueError(f"{path}: expected a mapping of env id -> hyperparameters")
     merged: dict[str, Any] = {}
     entry = data.get(env_id) if env_id in data else data.get("default")
-    for layer in (data.get(PROJECT_KEY) or {}, entry or {}, overrides or {}):
+    extra = None
+    if env_kwargs is not None and isinstance(entry, dict):
+        extra = variant(algo, env_id, {**(entry.get("env_kwargs") or {}), **env_kwargs}, directory)
+    for layer in (data.get(PROJECT_KEY) or {}, entry or {}, extra or {}, overrides or {}):
         if not isinstance(layer, dict):
             raise ValueError(f"{path}: hyperparameters of {env_id!r} must be a mapping")
         for key, value in layer.items():

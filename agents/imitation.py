@@ -302,12 +302,13 @@ def pretrain(model: Any, settings: Mapping[str, Any], raw: Mapping[str, Any], ca
     env_id, env_kwargs = settings["env_id"], dict(settings["env_kwargs"])
     pool = settings.get("layout_pool")
     rng = np.random.default_rng(int(settings["seed"]))
-    if pool is not None:
-        first, count = int(pool[0]), int(pool[1])
-        seeds = [first + int(i) for i in rng.choice(count, size=min(cfg.layouts + cfg.dagger_rounds * cfg.dagger_layouts,
-                                                                        count), replace=False)]
-    else:
-        seeds = list(range(cfg.first_seed, cfg.first_seed + cfg.layouts + cfg.dagger_rounds * cfg.dagger_layouts))
+    # the first layouts of the run's pool (or from first_seed): the same for every seed of a run
+    # configuration, so their planned flights are shared through the cache
+    first = int(pool[0]) if pool is not None else cfg.first_seed
+    wanted = cfg.layouts + cfg.dagger_rounds * cfg.dagger_layouts
+    if pool is not None and wanted > int(pool[1]):
+        raise ValueError(f"pretrain: {wanted} layouts asked, the layout pool holds {int(pool[1])}")
+    seeds = list(range(first, first + wanted))
     demo_seeds, extra = seeds[:cfg.layouts], seeds[cfg.layouts:]
     plans = planner_flights(env_id, env_kwargs, seeds, cfg.planner, cache)
     t_plan = time.perf_counter() - t0

@@ -98,6 +98,9 @@ class TrainConfig:
     pretrain: bool | None = None
     #: where planner flights are cached (default: the run folder's parent's ``.planner_flights``)
     plan_cache: Path | None = None
+    #: apply agents/hyperparams/variants.yml (settings for runs whose env keywords match, e.g. the
+    #: set observation for drawn UAV layouts); the benchmark turns it off: its algorithms say all
+    variants: bool = True
 
 
 def default_out_dir(env_id: str, algo: str, seed: int, baselines_only: bool = False,
@@ -336,7 +339,7 @@ def prepare_run(cfg: TrainConfig) -> dict[str, Any]:
     overrides = dict(cfg.hyperparams)
     if cfg.n_envs is not None:
         overrides["n_envs"] = cfg.n_envs
-    hp = load_hyperparams(algo, cfg.env_id, overrides)
+    hp = load_hyperparams(algo, cfg.env_id, overrides, env_kwargs=cfg.env_kwargs if cfg.variants else None)
     run, kwargs = validate_hyperparams(algo, hp, cli_keys=overrides)
     timesteps = cfg.timesteps if cfg.timesteps is not None else run.get("n_timesteps", 50_000)
     if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 0:

@@ -344,7 +344,8 @@ def test_bad_flags_are_one_line_errors(args, words):
 def test_dry_run_lists_the_standard_trials_without_running(tmp_path):
     proc = _bench("--suite", "leaderboard", "--preset", "standard", "--out", str(tmp_path / "d"), "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    assert "26 trials (0 finished) on 2 tasks" in proc.stdout     # 2 x (5 ppo + 3 a2c + 5 ppo+joint)
+    # 2 tasks x (5 ppo + 3 a2c + 5 ppo+joint + 5 ppo-set + 3 bc-set + 3 ppo-set-bc)
+    assert "48 trials (0 finished) on 2 tasks" in proc.stdout
     assert not (tmp_path / "d").exists()
 
 

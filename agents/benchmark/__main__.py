@@ -69,7 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     header = {"command": command, "machine": machine(), "wall_s": run["wall_s"], "trials_run": run["trials_run"],
               "trials_reused": run["trials_reused"], "plans_computed": run["plans_computed"],
-              "plans_reused": run["plans_reused"], "code_version": run["code_version"]}
+              "plans_reused": run["plans_reused"], "code_version": run["code_version"],
+              "trial_compute_s": sum(float(r.get("wall_s", 0.0)) for r in run["results"]),
+              "planning_s": sum(float(rec.get("decision_time_s", 0.0)) for task in run["baselines"].values()
+                                for recs in task.values() for rec in recs)}
     summary = collect(plan, run["results"], run["baselines"])
     paths = write_results(summary, plan, out, header)
     print((out / "report.md").read_text())
@@ -86,9 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_trials(plan) -> None:  # noqa: ANN001
     """Every trained (task, algorithm) passes :func:`agents.training.prepare_run` before anything starts."""
-    import json
-
-    from agents.training import TrainConfig, prepare_run
+    from agents.benchmark.trials import trial_config
+    from agents.training import prepare_run
 
     seen = set()
     for t in plan.trials:
@@ -97,9 +99,7 @@ def _check_trials(plan) -> None:  # noqa: ANN001
         seen.add((t.task, t.algorithm))
         task = plan.tasks[t.task]
         try:
-            prepare_run(TrainConfig(env_id=task.env_id, algo=t.algo, timesteps=t.timesteps, seed=t.seed,
-                                    out=Path("unused"), hyperparams=json.loads(t.hyperparams),
-                                    env_kwargs=dict(task.env_kwargs), progress_bar=False, layout_pool=task.train_pool))
+            prepare_run(trial_config(t, task, Path("unused")))
         except ValueError as err:
             raise ValueError(f"{t.task}/{t.algorithm}: {err}") from None
 

@@ -227,6 +227,9 @@ def format_report(summary: Mapping[str, Any], plan: Plan, header: Mapping[str, A
              f"Machine: {header['machine']}; wall time {header['wall_s'] / 60:.1f} min for this invocation "
              f"({header['trials_run']} trials run, {header['trials_reused']} reused; "
              f"{header['plans_computed']} baseline episodes planned, {header['plans_reused']} reused from the cache).  ",
+             f"Compute in the results: {header.get('trial_compute_s', math.nan) / 60:.1f} min in the trials (sum of their "
+             f"wall times, training and scoring) and {header.get('planning_s', math.nan) / 60:.1f} min of baseline "
+             f"planning and play (sum of their decision times).  ",
              f"Code version (hash of secure_env + baselines): `{header['code_version']}`.", "",
              "Scores are normalised per test layout: 0 = the task's `zero` baseline, 1 = its `one` baseline on "
              "that very layout. IQM, mean, median and optimality gap (mean shortfall below 1) with 95 % stratified "
@@ -308,15 +311,18 @@ def plot_profiles(summary: Mapping[str, Any], path: Path, label: str, reps: int)
     agg = summary["aggregate"]
     matrices = {n: m for n, m in agg["matrices"].items() if m.size}
     profiles, cis = stats.performance_profiles(matrices, TAUS, reps)
+    from matplotlib.lines import Line2D
+
     fig = _figure(7.5, 4.6)
     ax = fig.add_subplot(1, 1, 1)
-    plot_utils.plot_performance_profiles(profiles, TAUS, performance_profile_cis=cis, ax=ax,
-                                         colors={n: f"C{i % 10}" for i, n in enumerate(matrices)},
+    colors = {n: f"C{i % 10}" for i, n in enumerate(matrices)}
+    plot_utils.plot_performance_profiles(profiles, TAUS, performance_profile_cis=cis, ax=ax, colors=colors,
                                          xlabel=f"{label} τ", ylabel="fraction of (run, layout) scores > τ",
                                          labelsize="medium", ticklabelsize="small")
     ax.axvline(1.0, color="0.4", ls=":", lw=1)
     ax.axvline(0.0, color="0.4", ls=":", lw=1)
-    ax.legend(list(matrices), fontsize=8, loc="lower left")
+    ax.legend([Line2D([0], [0], color=colors[n], lw=2) for n in matrices], list(matrices), fontsize=8,
+              loc="lower left")
     ax.set_title(f"performance profiles, suite {summary['suite']} (95 % CI shaded)", fontsize=10)
     return _save(fig, path)
 

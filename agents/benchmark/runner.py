@@ -4,6 +4,7 @@ Folder layout under ``out``::
 
     plans/<task>-<hash>/<planner>/<code version>/<seed>.json   cached baseline episodes
     trials/<task>/<algorithm>/seed<k>_<hash>/                  one trial (run/, curve.jsonl, result.json)
+    flights/                                                   planner flights of pretraining trials
     records.csv, results.json, report.md, *.png                the results (agents.benchmark.report)
     benchmark.json                                             what ran: plan, counts, failures, wall time
 
@@ -93,7 +94,7 @@ def run_benchmark(plan: Plan, out: Path, *, address: str | None = None, num_cpus
         seeds = list(task.test_seeds)
         src = plan.sources.get(t)
         return (t, task, str(trial_dir(out, t)), seeds, seeds[:plan.curve_layouts], plan.curve_points,
-                str(trial_dir(out, src)) if src is not None else None)
+                str(trial_dir(out, src)) if src is not None else None, str(out / "flights"))
 
     def ready(t: Trial) -> bool | None:
         """True when ``t`` can start, None when it never can (its source failed)."""

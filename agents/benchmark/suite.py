@@ -29,7 +29,7 @@ CUSTOM_ALGO = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A
 
 _TOP_KEYS = {"version", "tasks", "suites", "algorithms", "presets"}
 _TASK_KEYS = {"description", "env_id", "env_kwargs", "train_layouts", "test_layouts", "zero", "one", "timesteps"}
-_ALGO_KEYS = {"algo", "hyperparams", "refine"}
+_ALGO_KEYS = {"algo", "hyperparams", "env_kwargs", "pretrain", "refine"}
 _PRESET_KEYS = {"algorithms", "test_layouts", "curve_points", "curve_layouts", "bootstrap_reps"}
 _PRESET_ALGO_KEYS = {"seeds", "timesteps"}
 
@@ -60,14 +60,19 @@ class Trial:
     algo: str | None = None                  # SB3 algorithm; None for refine/custom trials
     timesteps: int = 0
     hyperparams: str = "{}"                  # JSON of the algorithm's hyperparameter overrides
+    env_kwargs: str = "{}"                   # JSON of env keywords the algorithm adds to the task's
+    pretrain: bool = False                   # planner pretraining first (agents.imitation)
     refine: str | None = None                # the algorithm whose agent is refined
     custom: str | None = None                # package.module:Class of a custom policy
 
     @property
     def trial_id(self) -> str:
         """A folder name: ``<task>/<algorithm>/seed<k>_<hash of the settings>``."""
-        text = json.dumps([self.task, self.algorithm, self.seed, self.algo, self.timesteps, self.hyperparams,
-                           self.refine, self.custom], sort_keys=True, default=str)
+        parts = [self.task, self.algorithm, self.seed, self.algo, self.timesteps, self.hyperparams,
+                 self.refine, self.custom]
+        if self.env_kwargs != "{}" or self.pretrain:      # (older trial ids stay as they were)
+            parts += [self.env_kwargs, self.pretrain]
+        text = json.dumps(parts, sort_keys=True, default=str)
         slug = re.sub(r"[^A-Za-z0-9._+-]+", "-", self.algorithm)
         return f"{self.task}/{slug}/seed{self.seed}_{hashlib.sha1(text.encode()).hexdigest()[:8]}"
 
@@ -124,6 +129,9 @@ def _seed_block(value: Any, where: str) -> tuple[int, int]:
     return first, count
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
 def _task(name: str, raw: Any) -> Task:
     import gymnasium as gym
 
@@ -131,6 +139,8 @@ def _task(name: str, raw: Any) -> Task:
     from agents.evaluation import baseline_policies, check_env_id
 
     where = f"tasks.{name}"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise _fail(where, "a task name is letters, digits and . _ + - (it names folders)")
     t = _mapping(raw, where)
     _keys(t, _TASK_KEYS, where)
     for key in ("env_id", "test_layouts", "zero", "one", "timesteps"):
@@ -243,15 +253,20 @@ def load_plan(suite: str, preset: str, path: str | Path | None = None,
         if algo not in ALGOS:
             raise _fail(f"algorithms.{alg_name}.algo", f"expected one of {', '.join(ALGOS)}, got {algo!r}")
         hp = _mapping(spec.get("hyperparams") or {}, f"algorithms.{alg_name}.hyperparams")
+        extra_kw = _mapping(spec.get("env_kwargs") or {}, f"algorithms.{alg_name}.env_kwargs")
+        pre = spec.get("pretrain", False)
+        if not isinstance(pre, bool):
+            raise _fail(f"algorithms.{alg_name}.pretrain", f"expected true or false, got {pre!r}")
         seeds = _int(settings.get("seeds", 1), f"{aw}.seeds", 1)
         budget = settings.get("timesteps", "task")
         if budget != "task":
-            budget = _int(budget, f"{aw}.timesteps", 1)
+            budget = _int(budget, f"{aw}.timesteps", 0)
         for name, task in tasks.items():
             steps = task.timesteps if budget == "task" else budget
             for seed in range(seeds):
                 trial = Trial(task=name, algorithm=alg_name, seed=seed, algo=algo, timesteps=int(steps),
-                              hyperparams=json.dumps(hp, sort_keys=True))
+                              hyperparams=json.dumps(hp, sort_keys=True),
+                              env_kwargs=json.dumps(extra_kw, sort_keys=True), pretrain=pre)
                 trials.append(trial)
                 by_algorithm.setdefault(alg_name, []).append(trial)
     for spec_text in custom:

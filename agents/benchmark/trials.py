@@ -28,6 +28,7 @@ CURVE = "curve.jsonl"
 def trial_record(trial: Trial) -> dict[str, Any]:
     return {"id": trial.trial_id, "task": trial.task, "algorithm": trial.algorithm, "seed": trial.seed,
             "algo": trial.algo, "timesteps": trial.timesteps, "hyperparams": json.loads(trial.hyperparams),
+            "env_kwargs": json.loads(trial.env_kwargs), "pretrain": trial.pretrain,
             "refine": trial.refine, "custom": trial.custom}
 
 
@@ -109,16 +110,28 @@ def _play(policy: Any, task: Task, seeds: list[int], env_kwargs: dict[str, Any])
     return [_plain(r) for r in run_policy(policy, task.env_id, seeds, **env_kwargs).records]
 
 
+def trial_config(trial: Trial, task: Task, run_dir: Path, flights: Path | None = None) -> Any:
+    """The :class:`agents.training.TrainConfig` of a trained trial: the algorithm's entry of the
+    hyperparameter file with the suite's overrides (train.py's variants.yml does not apply: a suite
+    algorithm states everything it changes), the task's env keywords plus the algorithm's, the
+    task's layout pool, planner pretraining only where the algorithm asks for it (flights cached
+    beside the trials, shared by every seed)."""
+    from agents.training import TrainConfig
+
+    return TrainConfig(env_id=task.env_id, algo=str(trial.algo), timesteps=trial.timesteps, seed=trial.seed,
+                       out=run_dir, hyperparams=json.loads(trial.hyperparams),
+                       env_kwargs={**dict(task.env_kwargs), **json.loads(trial.env_kwargs)},
+                       progress_bar=False, layout_pool=task.train_pool, pretrain=bool(trial.pretrain),
+                       plan_cache=flights, variants=False)
+
+
 def _train_and_play(trial: Trial, task: Task, trial_dir: Path, seeds: list[int], curve_seeds: list[int],
-                    points: int) -> dict[str, Any]:
+                    points: int, flights: Path | None) -> dict[str, Any]:
     from agents.refine import load_agent
-    from agents.training import (TrainConfig, checkpoint_timesteps, finished_run, prepare_run, read_run,
-                                 run_identity, train)
+    from agents.training import checkpoint_timesteps, finished_run, prepare_run, read_run, run_identity, train
 
     run_dir = trial_dir / "run"
-    cfg = TrainConfig(env_id=task.env_id, algo=str(trial.algo), timesteps=trial.timesteps, seed=trial.seed,
-                      out=run_dir, hyperparams=json.loads(trial.hyperparams), env_kwargs=dict(task.env_kwargs),
-                      progress_bar=False, layout_pool=task.train_pool)
+    cfg = trial_config(trial, task, run_dir, flights)
     settings = prepare_run(cfg)
     identity = run_identity({"kind": "train", **settings})
     curve = trial_dir / CURVE
@@ -188,7 +201,7 @@ def load_custom(spec: str) -> Any:
 
 
 def run_trial(trial: Trial, task: Task, trial_dir: str, seeds: list[int], curve_seeds: list[int], points: int,
-              source_dir: str | None = None) -> dict[str, Any]:
+              source_dir: str | None = None, flights_dir: str | None = None) -> dict[str, Any]:
     """Run one trial into ``trial_dir``: ``result.json`` (trial, per-layout records, curve rows,
     wall times) on success, ``error.json`` on failure. Never raises; returns what it wrote."""
     d = Path(trial_dir)
@@ -203,7 +216,8 @@ def run_trial(trial: Trial, task: Task, trial_dir: str, seeds: list[int], curve_
                 raise ValueError(f"refine trial {trial.trial_id} has no source")
             out = _refine_and_play(trial, task, Path(source_dir), seeds)
         else:
-            out = _train_and_play(trial, task, d, seeds, curve_seeds, points)
+            out = _train_and_play(trial, task, d, seeds, curve_seeds, points,
+                                  Path(flights_dir) if flights_dir else None)
         result = {"status": "ok", "trial": trial_record(trial), **out, "wall_s": time.perf_counter() - t0}
         write_json(d / RESULT, result)
         if (d / ERROR).exists():
