@@ -10,3 +10,11 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def require_ray(parser: OneLineParser) -> None:
+    """Exit with a one-line error when Ray (the ``sweep`` extra) is missing."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        parser.error('Ray is not installed: pip install -e ".[sweep]" (or use --sequential)')

@@ -219,25 +219,25 @@ def _returns_to_go(rewards: NDArray[np.float64], dones: NDArray[np.bool_], gamma
     return out
 
 
-def _fit_policy(model: Any, obs: NDArray[np.float32], actions: NDArray[np.float32], cfg: PretrainConfig,
-                rng: np.random.Generator) -> float:
-    """MSE of the policy's mean action on (normalised obs, action); returns the last epoch's loss."""
+def _regress(model: Any, params: list[Any], predict: Any, x_np: NDArray[np.float32], y_np: NDArray[Any],
+             epochs: int, cfg: PretrainConfig, rng: np.random.Generator) -> float:
+    """Adam on the mean squared error of ``predict(x batch)`` against ``y``, ``epochs`` passes in
+    shuffled mini-batches over ``params``; returns the last pass's mean loss."""
     import torch as th
 
     policy = model.policy
-    opt = th.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
-    x = th.as_tensor(obs, dtype=th.float32, device=policy.device)
-    y = th.as_tensor(actions, dtype=th.float32, device=policy.device)
+    opt = th.optim.Adam(params, lr=cfg.learning_rate)
+    x = th.as_tensor(x_np, dtype=th.float32, device=policy.device)
+    y = th.as_tensor(y_np, dtype=th.float32, device=policy.device)
     n = len(x)
     loss_v = math.nan
     policy.set_training_mode(True)
-    for _ in range(cfg.epochs):
+    for _ in range(epochs):
         order = rng.permutation(n)
         total = 0.0
         for i in range(0, n, cfg.batch_size):
             idx = th.as_tensor(order[i:i + cfg.batch_size], device=policy.device)
-            mean = policy.get_distribution(x[idx]).distribution.mean
-            loss = th.mean((mean - y[idx]) ** 2)
+            loss = th.mean((predict(x[idx]) - y[idx]) ** 2)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -245,36 +245,25 @@ def _fit_policy(model: Any, obs: NDArray[np.float32], actions: NDArray[np.float3
         loss_v = total / n
     policy.set_training_mode(False)
     return loss_v
+
+
+def _fit_policy(model: Any, obs: NDArray[np.float32], actions: NDArray[np.float32], cfg: PretrainConfig,
+                rng: np.random.Generator) -> float:
+    """The policy's mean action regressed on the expert's (normalised observations)."""
+    policy = model.policy
+    return _regress(model, list(policy.parameters()), lambda x: policy.get_distribution(x).distribution.mean,
+                    obs, actions, cfg.epochs, cfg, rng)
 
 
 def _fit_value(model: Any, obs: NDArray[np.float32], targets: NDArray[np.float64], cfg: PretrainConfig,
                rng: np.random.Generator) -> float:
-    import torch as th
-
+    """The value head (and its own layers) regressed on discounted returns."""
     policy = model.policy
     params = list(policy.mlp_extractor.value_net.parameters()) + list(policy.value_net.parameters())
     if not policy.share_features_extractor:
         params += list(policy.vf_features_extractor.parameters())
-    opt = th.optim.Adam(params, lr=cfg.learning_rate)
-    x = th.as_tensor(obs, dtype=th.float32, device=policy.device)
-    y = th.as_tensor(targets, dtype=th.float32, device=policy.device)
-    n = len(x)
-    loss_v = math.nan
-    policy.set_training_mode(True)
-    for _ in range(cfg.value_epochs):
-        order = rng.permutation(n)
-        total = 0.0
-        for i in range(0, n, cfg.batch_size):
-            idx = th.as_tensor(order[i:i + cfg.batch_size], device=policy.device)
-            value = policy.predict_values(x[idx]).flatten()
-            loss = th.mean((value - y[idx]) ** 2)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        loss_v = total / n
-    policy.set_training_mode(False)
-    return loss_v
+    return _regress(model, params, lambda x: policy.predict_values(x).flatten(), obs, targets,
+                    cfg.value_epochs, cfg, rng)
 
 
 class _Normalised:

@@ -432,7 +432,7 @@ def param_figure(summary: dict[str, Any], key: str, metric: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from agents.cli import OneLineParser
+    from agents.cli import OneLineParser, require_ray
     from agents.training import check_out_dir
 
     p = OneLineParser(prog="train.py sweep", description="Run a YAML grid of train + score cells on Ray.")
@@ -452,10 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as err:
             p.error(str(err))
         if not args.sequential and not args.dry_run:
-            try:
-                import ray  # noqa: F401
-            except ImportError:
-                p.error('Ray is not installed: pip install -e ".[sweep]" (or use --sequential)')
+            require_ray(p)
     except SystemExit as exc:   # one-line argparse errors: return the status instead of raising
         return int(exc.code) if isinstance(exc.code, int) else 2
     name = config.raw.get("name") or Path(args.config).stem

@@ -8,7 +8,7 @@ from typing import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from agents.cli import OneLineParser
+    from agents.cli import OneLineParser, require_ray
 
     p = OneLineParser(prog="python -m agents.benchmark",
                       description="Train and score agents against the papers' optimisers on a suite's unseen test layouts.")
@@ -40,10 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as err:
             p.error(str(err))
         if not args.sequential and not args.dry_run:
-            try:
-                import ray  # noqa: F401
-            except ImportError:
-                p.error('Ray is not installed: pip install -e ".[sweep]" (or use --sequential)')
+            require_ray(p)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
     from agents.benchmark.runner import finished, machine, run_benchmark, trial_dir, write_manifest
