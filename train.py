@@ -65,6 +65,18 @@ def build_parser() -> OneLineParser:
     return p
 
 
+def _pretrain_words(settings: dict[str, object]) -> str:
+    """``, after cloning joint on 80 layouts (+ 2 DAgger rounds)`` when the run pretrains (--pretrain)."""
+    pre = settings.get("pretrain")
+    if not isinstance(pre, dict):
+        return ""
+    from agents.imitation import PretrainConfig
+
+    cfg = PretrainConfig.from_mapping(pre)
+    return (f", after cloning {cfg.planner}'s flights on {cfg.layouts} layouts (+ {cfg.dagger_rounds} DAgger "
+            f"rounds; --pretrain off skips it)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sweep"]:
@@ -174,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             what = "resume" if args.resume else "train"
             print(f"dry run: would {what} {algo} on {env_id} (seed {seed}, {settings['timesteps']} timesteps, "
-                  f"{settings['n_envs']} envs) -> {out}" + ("; --overwrite would first delete its run files"
-                                                            if args.overwrite else ""))
+                  f"{settings['n_envs']} envs{_pretrain_words(settings)}) -> {out}"
+                  + ("; --overwrite would first delete its run files" if args.overwrite else ""))
         return 0
     if args.overwrite:
         clear_run_outputs(out)
@@ -197,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         rounded = ""
         if args.timesteps is not None and settings["timesteps"] != args.timesteps and not args.resume:
             rounded = f" (--timesteps {args.timesteps} rounded up to whole rollouts of {algo})"
-        print(f"{what}: {algo} on {env_id}, seed {seed}, {settings['timesteps']} timesteps{rounded}")
+        print(f"{what}: {algo} on {env_id}, seed {seed}, {settings['timesteps']} timesteps{rounded}"
+              f"{_pretrain_words(settings)}")
         agent, record = train(cfg, settings)
         print(f"trained {algo} for {record['timesteps_done']} timesteps -> {out / 'model.zip'}")
         policies = {algo: agent, **policies}

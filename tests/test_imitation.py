@@ -118,6 +118,10 @@ def test_where_pretraining_applies():
     entry = pretrain_entry(UAV, "ppo", {"random_users": True}, True)
     assert entry is not None and entry["planner"] in ("joint", "algorithm3")
     assert pretrain_entry(UAV, "ppo", {"random_users": True}, False) is None
+    # by default: drawn UAV layouts only (the measured case), not the paper's fixed layout
+    assert pretrain_entry(UAV, "ppo", {"random_users": True}, None) == entry
+    assert pretrain_entry(UAV, "ppo", {}, None) is None
+    assert pretrain_entry("secure_env/QuantumUav-v0", "ppo", {"random_users": True}, None) is None
     with pytest.raises(ValueError, match="no entry for sac"):
         pretrain_entry(UAV, "sac", {}, True)
     assert pretrain_entry("secure_env/QkdNoma-v0", "ppo", {}, None) is None
