@@ -59,9 +59,11 @@ VARIANTS_FILE = "variants.yml"
 
 def variant(algo: str, env_id: str, env_kwargs: Mapping[str, Any], directory: Path = HYPERPARAMS_DIR
             ) -> dict[str, Any] | None:
-    """The first variant of ``variants.yml`` for ``env_id`` whose ``algos`` hold ``algo`` and whose
-    ``when`` keywords all equal the run's ``env_kwargs``: its ``hyperparams`` with its
-    ``env_kwargs`` among them (None when none matches). rl-zoo3 does not read the file."""
+    """The first variant of ``variants.yml`` for ``env_id`` whose ``algos`` hold ``algo``, whose
+    ``when`` keywords all equal the run's ``env_kwargs`` and whose own ``env_kwargs`` the run does
+    not set to other values (``--env-kw observation_mode=flat`` opts out of the set variant): its
+    ``hyperparams`` with its ``env_kwargs`` among them (None when none matches). rl-zoo3 does not
+    read the file."""
     path = Path(directory) / VARIANTS_FILE
     if not path.exists():
         return None
@@ -74,7 +76,10 @@ def variant(algo: str, env_id: str, env_kwargs: Mapping[str, Any], directory: Pa
             raise ValueError(f"{path}: {env_id} variant {i}: expected a mapping of algos, when, hyperparams, "
                              f"env_kwargs, why")
         when = v.get("when") or {}
-        if algo.lower() in (v.get("algos") or []) and all(env_kwargs.get(k) == val for k, val in when.items()):
+        # a run that sets one of the variant's own env keywords otherwise has chosen against it
+        against = any(k in env_kwargs and env_kwargs[k] != val for k, val in (v.get("env_kwargs") or {}).items())
+        if algo.lower() in (v.get("algos") or []) and not against and all(env_kwargs.get(k) == val
+                                                                          for k, val in when.items()):
             hp = dict(v.get("hyperparams") or {})
             if v.get("env_kwargs"):
                 hp["env_kwargs"] = dict(v["env_kwargs"])

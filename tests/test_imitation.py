@@ -125,3 +125,26 @@ def test_where_pretraining_applies():
     with pytest.raises(ValueError, match="no entry for sac"):
         pretrain_entry(UAV, "sac", {}, True)
     assert pretrain_entry("secure_env/QkdNoma-v0", "ppo", {}, None) is None
+
+
+def test_drawn_uav_layouts_train_the_generalising_agent_by_default(tmp_path):
+    """train.py's defaults (variants.yml + pretrain.yml): PPO on drawn UAV layouts gets the set
+    observation, the Deep Sets encoder and the planner pretraining; the paper layout, an explicit
+    flat observation and the benchmark's algorithms do not."""
+    from agents.training import TrainConfig, prepare_run
+
+    def settings(**kw):
+        return prepare_run(TrainConfig(env_id=UAV, out=tmp_path / "r", **kw))
+
+    drawn = settings(env_kwargs={"random_users": True})
+    assert drawn["env_kwargs"]["observation_mode"] == "set"
+    assert drawn["hyperparams"]["policy_kwargs"]["features_extractor_class"] == "user_set"
+    assert drawn["hyperparams"]["normalize"]["norm_obs"] is False and drawn["timesteps"] >= 500_000
+    assert drawn["pretrain"]["planner"] == "joint"
+    paper = settings()
+    assert "observation_mode" not in paper["env_kwargs"] and "pretrain" not in paper
+    flat = settings(env_kwargs={"random_users": True, "observation_mode": "flat"}, pretrain=False)
+    assert "features_extractor_class" not in flat["hyperparams"]["policy_kwargs"] and "pretrain" not in flat
+    assert "pretrain" not in settings(env_kwargs={"random_users": True}, pretrain=False)
+    plain = settings(env_kwargs={"random_users": True}, variants=False, pretrain=False)
+    assert "observation_mode" not in plain["env_kwargs"]
