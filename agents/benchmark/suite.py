@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -282,12 +283,13 @@ def load_plan(suite: str, preset: str, path: str | Path | None = None,
                 sources=sources)
 
 
-def _env_geometry_keys(env_id: str) -> set[str]:
+@lru_cache(maxsize=None)
+def _env_geometry_keys(env_id: str) -> frozenset[str]:
     """Which layout arrays an env reports at reset (``user_xy`` for the UAV envs)."""
     from agents.evaluation import make_env
 
     env = make_env(env_id)
     try:
-        return set(env.reset(seed=0)[1])
+        return frozenset(env.reset(seed=0)[1])
     finally:
         env.close()
