@@ -4,7 +4,12 @@
   imports and the qualified name resolves) in the file it names, and every test it names is defined
   in that test file. Renaming or moving a mapped function, or renaming a mapped test, fails here.
 - Every relative link and image in ``README.md`` and ``docs/**/*.md`` points to a file inside the
-  repository (what the repository page can show).
+  repository (what the repository page can show), and every ``#anchor`` of a link to a Markdown
+  page names one of that page's headings.
+- No page refers to a path outside the repository, in links or in plain or code text: no
+  ``../shared``, no ``shared/spec``, no ``../`` path that climbs above the repository root, no
+  absolute filesystem path such as ``/work/`` or ``/tmp/``. A user who clones the repository can
+  read every page it points to (the models are stated in ``docs/models/``).
 - Every env page lists each keyword of its scenario dataclass with the dataclass default.
 
 Only the standard library, ``ast`` and imports of the project's own modules: nothing is executed
@@ -258,14 +263,134 @@ def test_relative_links_point_to_files_in_the_repository(page):
     assert not bad, f"{page.relative_to(ROOT)}: broken links: {bad}"
 
 
+#: the model pages: every equation as implemented (docs/models/)
+MODEL_PAGES = ("models/README.md", "models/qkd_noma.md", "models/uav_ofdma.md", "models/quantum_uav.md")
+
+
+def _link_paths(page: Path) -> set[str]:
+    """Repository-relative files a page links to (anchors and queries dropped)."""
+    out: set[str] = set()
+    for target in relative_links(page.read_text(encoding="utf-8")):
+        path = (page.parent / unquote(target.split("#", 1)[0].split("?", 1)[0])).resolve()
+        if path.is_relative_to(ROOT):
+            out.add(path.relative_to(ROOT).as_posix())
+    return out
+
+
 def test_docs_pages_exist_and_link_each_other():
     for name in ("equations.md", "results.md", "envs/qkd_noma.md", "envs/uav_secure_ofdma.md",
-                 "envs/quantum_uav.md"):
+                 "envs/quantum_uav.md", *MODEL_PAGES):
         assert (DOCS / name).is_file(), name
     readme_links = relative_links((ROOT / "README.md").read_text(encoding="utf-8"))
     for name in ("docs/equations.md", "docs/results.md", "docs/envs/qkd_noma.md",
-                 "docs/envs/uav_secure_ofdma.md", "docs/envs/quantum_uav.md"):
+                 "docs/envs/uav_secure_ofdma.md", "docs/envs/quantum_uav.md",
+                 *(f"docs/{m}" for m in MODEL_PAGES)):
         assert name in readme_links, f"README.md does not link {name}"
+    # the docs index, the equation map and the models index link every model page; each model
+    # page links its env card and the equation map; each env card links its model page
+    for index in ("README.md", "equations.md", "models/README.md"):
+        linked = _link_paths(DOCS / index)
+        for model in MODEL_PAGES[1:]:
+            assert f"docs/{model}" in linked, f"docs/{index} does not link docs/{model}"
+    assert {f"docs/{m}" for m in MODEL_PAGES} <= _link_paths(DOCS / "README.md"), \
+        "docs/README.md does not list every model page"
+    for model, card in (("qkd_noma", "qkd_noma"), ("uav_ofdma", "uav_secure_ofdma"),
+                        ("quantum_uav", "quantum_uav")):
+        linked = _link_paths(DOCS / "models" / f"{model}.md")
+        assert f"docs/envs/{card}.md" in linked and "docs/equations.md" in linked, model
+        assert f"docs/models/{model}.md" in _link_paths(DOCS / "envs" / f"{card}.md"), card
+
+
+# -- anchors ------------------------------------------------------------------------------------
+_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
+
+
+def heading_slug(heading: str) -> str:
+    """GitHub's anchor of a heading: link text kept, backticks dropped, lower case, every character
+    but letters, digits, ``_``, ``-`` and spaces removed, spaces turned into ``-``."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading).replace("`", "").strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    """Anchors of a page's headings outside code fences (repeats get -1, -2, ... as on GitHub)."""
+    seen: dict[str, int] = {}
+    out: set[str] = set()
+    for m in _HEADING.finditer(_FENCE.sub("", text)):
+        slug = heading_slug(m.group(1))
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
+def test_heading_slugs_follow_github():
+    assert heading_slug("Action modes (`action_mode`) and the safety layer (`safety_layer`)") == \
+        "action-modes-action_mode-and-the-safety-layer-safety_layer"
+    assert heading_slug("Cai et al. 2019: sub-problem 2 (30)-(53), Algorithms 2 and 3, figures") == \
+        "cai-et-al-2019-sub-problem-2-30-53-algorithms-2-and-3-figures"
+    assert anchors("# A\n```\n# not a heading\n```\n## A\n") == {"a", "a-1"}
+
+
+@pytest.mark.parametrize("page", markdown_pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_link_anchors_name_a_heading(page):
+    text = page.read_text(encoding="utf-8")
+    bad = []
+    for target in _LINK.findall(_INLINE_CODE.sub("", _FENCE.sub("", text))):
+        if "#" not in target or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", target):
+            continue
+        path, fragment = target.split("#", 1)
+        linked = page if not path else (page.parent / unquote(path)).resolve()
+        if linked.suffix == ".md" and linked.is_file() and unquote(fragment) not in anchors(
+                linked.read_text(encoding="utf-8")):
+            bad.append(target)
+    assert not bad, f"{page.relative_to(ROOT)}: links to missing anchors: {bad}"
+
+
+# -- nothing outside the repository -------------------------------------------------------------
+#: text that names the workspace outside the repository (the specification and the papers' copies)
+_OUTSIDE_TEXT = ("../shared", "shared/spec", "shared/papers")
+#: absolute filesystem paths (not the path part of a URL: no word character, ':', '/' or '.' before)
+_ABSOLUTE = re.compile(r"(?<![\w:/.~-])(/(?:work|tmp|home|Users|root|mnt|var|opt|srv|private)/\S*"
+                       r"|[A-Za-z]:\\\S+|~/\S*)")
+#: a relative path that climbs: one or more ../ then a name
+_CLIMB = re.compile(r"(?<![\w/.])((?:\.\./)+[\w.-]*)")
+
+
+def outside_references(text: str, page: Path) -> list[str]:
+    """Every place ``text`` (a page at ``page``) refers to a path outside the repository, in links,
+    code or prose: the workspace's shared folder, absolute filesystem paths, and ``../`` paths or
+    relative links that resolve above the repository root."""
+    problems = [f"{needle!r}" for needle in _OUTSIDE_TEXT if needle in text]
+    problems += [f"absolute path {m.group(1)!r}" for m in _ABSOLUTE.finditer(text)]
+    targets = {m.group(1) for m in _CLIMB.finditer(text)}
+    targets.update(unquote(t.split("#", 1)[0].split("?", 1)[0]) for t in relative_links(text))
+    for target in sorted(t for t in targets if t):
+        if not (page.parent / target).resolve().is_relative_to(ROOT):
+            problems.append(f"{target!r} resolves outside the repository")
+    return problems
+
+
+@pytest.mark.parametrize("page", markdown_pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_page_refers_to_a_path_outside_the_repository(page):
+    problems = outside_references(page.read_text(encoding="utf-8"), page)
+    assert not problems, f"{page.relative_to(ROOT)} refers outside the repository: {problems}"
+
+
+def test_outside_references_are_reported():
+    """The check itself, on made-up pages: each kind of reference outside the repository is found,
+    and links, URLs and paths inside the repository are not."""
+    page = DOCS / "envs" / "qkd_noma.md"
+    clean = ("See [the map](../equations.md#x), [README](../../README.md), `docs/models/`, "
+             "https://example.org/tmp/x and `runs/reproduce/`.")
+    assert outside_references(clean, page) == []
+    for bad in ("## Choices (see `../shared/spec/yang2019_model.md`)",
+                "kept in the workspace's shared/spec/ folder",
+                "[spec](../../../spec.md)",
+                "run `cat ../../../notes.txt`",
+                "written to /tmp/run/ by default",
+                "the venv at /work/venv/bin/python"):
+        assert outside_references(bad, page), bad
 
 
 # -- env pages: every scenario keyword with its default ---------------------------------------

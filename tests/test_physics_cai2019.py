@@ -2,7 +2,7 @@
 
 Every expected value is worked out in the test itself: by arithmetic written out with ``math``, by
 a plain-Python formula written independently of the library, or by a second route (brute force
-over a dense grid), following ../shared/spec/cai2019_model.md §2-7, §12-14.
+over a dense grid), following docs/models/uav_ofdma.md (the reconstructed model and its defaults).
 """
 from __future__ import annotations
 

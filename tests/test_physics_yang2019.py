@@ -2,7 +2,7 @@
 
 Every expected value is worked out in the test itself, by arithmetic written out with ``math`` or by
 a plain-Python loop written independently of the library, following
-../shared/spec/yang2019_model.md and the paper's equations (3), (4), (7)-(10).
+docs/models/qkd_noma.md and the paper's equations (3), (4), (7)-(10).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Scenario of Cai et al. 2019 (``cai2019`` preset): spec defaults, derived constants, validation,
 overrides (keywords and dicts) and random user drops.
 
-Expected values come from ../shared/spec/cai2019_model.md §12 (recommended defaults) and are worked
+Expected values come from the recommended defaults (docs/models/uav_ofdma.md) and are worked
 out by hand here (dBm -> W, B / N_F, ...).
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ efficiency, eta = the current secure EE) is
     F(N) = D(N) * (sum_k (1 - e_k(N_k)) r_k - eta P_tx) - eta (tau (P_C + P_fly) + P_QKD sum_k t_k),
     D(N) = tau - sum_k t_k(N_k),  t_k = d_k N_k / c,  e_k = e(sqrt(8 m / N_k)),
 
-over the photon counts N_k >= 8 m (each count is used at the largest eps it allows, which has the
+over the photon counts N_k >= 8 m (each count is used at the smallest eps that needs it, which has the
 lowest error for that QKD time). D is affine and decreasing in N; 1 - e_k is increasing in N_k,
 concave for eps_k below about 0.75 (N_k > 1.8 * 8 m) but convex above, so F is log-concave only away from
 the shortest QKD phases. The per-user search therefore scans a coarse grid of 48 log-spaced

@@ -10,7 +10,7 @@
 - :mod:`~baselines.yang2019.policies`: the three as SB3-style policies.
 
 All solvers are batched over leading axes (frames or restarts) and use the corrected Theorems 1-2
-of ``../shared/spec/yang2019_model.md``. Every objective value they compare is evaluated by
+of ``docs/models/qkd_noma.md``. Every objective value they compare is evaluated by
 :func:`secure_env.core.qkd_noma.play_frame`, the same function the env steps with.
 """
 from baselines.yang2019.policies import Algorithm1Policy, ExhPolicy, TdmaPolicy

@@ -1,4 +1,4 @@
-"""Theorems 1 and 2 of Yang et al. 2019 (corrected, ``../shared/spec/yang2019_model.md``) and the
+"""Theorems 1 and 2 of Yang et al. 2019 (corrected, ``docs/models/qkd_noma.md``) and the
 search over the data time t_{K+1} that Algorithm 1 runs for fixed powers.
 
 Theorem 1 gives the max-min NOMA powers for fixed eps and t_{K+1}; Theorem 2 the eps (and QKD
@@ -73,11 +73,11 @@ def theorem1_closed_form(h_sorted: Array, b: Array, r0: Array, p_max_w: float,
                          noise_w: float) -> Array:
     """The corrected closed form of Theorem 1 (spec), a second route to the same powers:
 
-    p_k = P 2^{-S_{k-1}} (2^{x_k} - 1) + (2^{x_k} - 1) sigma^2 / (2^{x_k} h_k)
+    p_k = P (2^{x_k} - 1) / 2^{S_k} + (2^{x_k} - 1) sigma^2 / (2^{x_k} h_k)
           - sum_{l<k} (2^{x_l} - 1)(2^{x_k} - 1) sigma^2 / (2^{S_k - S_{l-1}} h_l)
 
-    with x_k = b_k R0 and S_k = x_1 + ... + x_k. (The first term is written as in (C.4)-(C.5):
-    P_max (2^{x_k} - 1) / 2^{S_k}.)
+    with x_k = b_k R0 and S_k = x_1 + ... + x_k (the first term as in (C.4)-(C.5); the printed
+    P 2^{-S_{k-1}} (2^{x_k} - 1) is the misprint the corrected theorem replaces).
     """
     x = b * r0[..., None]
     s = np.cumsum(x, axis=-1)

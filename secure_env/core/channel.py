@@ -33,7 +33,7 @@ def path_loss_db(distance_m: ArrayLike) -> NDArray[np.float64]:
 
     The paper does not give the unit of d. Metres are used because with kilometres the median
     SNR at P_max = 30 dBm over -104 dBm of noise would be about 128 dB, which is not physical;
-    with metres it is about 38 dB (see ../shared/spec/yang2019_model.md).
+    with metres it is about 38 dB (see docs/models/qkd_noma.md).
     """
     return 17.0 + 30.0 * np.log10(np.asarray(distance_m, dtype=np.float64))
 

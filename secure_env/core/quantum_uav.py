@@ -46,7 +46,7 @@ def budget_for_photons(photons: ArrayLike, distance_m: ArrayLike, light_speed_mp
 
 def qkd_phase(photons: ArrayLike, distance_m: ArrayLike, photons_m: float, light_speed_mps: float,
               alpha_beta: float, whole: bool | None = None) -> dict[str, NDArray[np.float64]]:
-    """eps (the largest with that photon count, eq. (7)), QKD time (eq. (8)) and error rate (eq. (4)).
+    """eps (the smallest with that photon count, eq. (7)), QKD time (eq. (8)) and error rate (eq. (4)).
 
     For whole photon counts N (every caller but the baselines' continuous line search), eq. (8)'s
     ceil(8 m / eps^2) at eps = sqrt(8 m / N) is N itself (the round trip tests/test_physics_yang2019

@@ -1,6 +1,6 @@
 """Scenario of Cai et al. 2019 (secure, energy-efficient UAV-OFDMA downlink), spec defaults.
 
-Values are the spec's recommended defaults (``../shared/spec/cai2019_model.md`` §12); those the
+Values are the recommended defaults (``docs/models/uav_ofdma.md``); those the
 paper printed are K, N_F, N, tau, B, N0, P_max, R_min, beta0 (probable), H and the rotor table.
 """
 from __future__ import annotations
