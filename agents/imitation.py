@@ -33,8 +33,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-#: env keywords that decide a layout (kept when the planner's env is built; the rest is the run's)
-_PLANNER_KEYS = ("action_mode", "safety_layer")
+#: the run's env keywords that do not change a planned flight (the planner's env leaves them out, and
+#: so does the cache key: a flat and a set-observation run share their flights)
+_PLANNER_KEYS = ("action_mode", "safety_layer", "observation_mode", "max_users")
 
 
 @dataclass(frozen=True)

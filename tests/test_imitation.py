@@ -148,3 +148,14 @@ def test_drawn_uav_layouts_train_the_generalising_agent_by_default(tmp_path):
     assert "pretrain" not in settings(env_kwargs={"random_users": True}, pretrain=False)
     plain = settings(env_kwargs={"random_users": True}, variants=False, pretrain=False)
     assert "observation_mode" not in plain["env_kwargs"]
+
+
+def test_runs_that_differ_only_in_what_the_agent_sees_share_planned_flights(tmp_path, monkeypatch):
+    planner_flights(UAV, SHORT, [41], "algorithm3", tmp_path)
+    calls = []
+    from baselines.cai2019 import policies
+
+    monkeypatch.setattr(policies.Algorithm3Policy, "predict", lambda *a, **k: calls.append(1))
+    planner_flights(UAV, {**SHORT, "observation_mode": "set", "max_users": 5, "action_mode": "compact"}, [41],
+                    "algorithm3", tmp_path)
+    assert not calls
