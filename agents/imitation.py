@@ -267,17 +267,6 @@ def _fit_value(model: Any, obs: NDArray[np.float32], targets: NDArray[np.float64
                     cfg.value_epochs, cfg, rng)
 
 
-class _Normalised:
-    """A model behind SB3's predict on raw observations, normalised by ``venv`` (for DAgger rollouts)."""
-
-    def __init__(self, model: Any, venv: Any) -> None:
-        self.model, self.venv = model, venv
-
-    def predict(self, obs: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> Any:
-        x = self.venv.normalize_obs(np.asarray(obs)) if self.venv is not None else obs
-        return self.model.predict(x, deterministic=deterministic)
-
-
 def pretrain(model: Any, settings: Mapping[str, Any], raw: Mapping[str, Any], cache: Path | None,
              log: Any = None) -> dict[str, Any]:
     """Clone the planner into ``model`` (an SB3 on-policy model whose env is the run's VecNormalize
@@ -286,6 +275,8 @@ def pretrain(model: Any, settings: Mapping[str, Any], raw: Mapping[str, Any], ca
     import time
 
     import torch as th
+
+    from agents.training import AgentPolicy
 
     cfg = PretrainConfig.from_mapping(raw)
     t0 = time.perf_counter()
@@ -313,7 +304,7 @@ def pretrain(model: Any, settings: Mapping[str, Any], raw: Mapping[str, Any], ca
     losses = [_fit_policy(model, norm(data.obs), data.actions, cfg, rng)]
     for r in range(cfg.dagger_rounds):
         chunk = extra[r * cfg.dagger_layouts:(r + 1) * cfg.dagger_layouts] or demo_seeds
-        visited = rollouts(env_id, env_kwargs, {s: plans[s] for s in chunk}, _Normalised(model, venv))
+        visited = rollouts(env_id, env_kwargs, {s: plans[s] for s in chunk}, AgentPolicy(model, venv))
         data = Dataset.concat([data, visited])
         losses.append(_fit_policy(model, norm(data.obs), data.actions, cfg, rng))
         if log is not None:

@@ -86,7 +86,9 @@ def test_a_cloned_policy_flies_the_planner_tour_on_a_training_layout(tmp_path):
                                                    "batch_size": 32}, tmp_path)
     assert report["layouts"] == 2 and report["pairs"] == 3 * SHORT["num_slots"]
     plans = planner_flights(UAV, SHORT, [31], "joint", tmp_path)
-    flown = rollouts(UAV, SHORT, plans, imitation._Normalised(model, venv))
+    from agents.training import AgentPolicy
+
+    flown = rollouts(UAV, SHORT, plans, AgentPolicy(model, venv))
     import gymnasium as gym
 
     env = gym.make(UAV, **SHORT)

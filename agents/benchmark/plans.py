@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,32 +41,14 @@ def plan_path(cache: Path, task: Task, planner: str, seed: int) -> Path:
     return Path(cache) / task_key(task) / planner / code_version() / f"{int(seed)}.json"
 
 
-def _finite(x: Any) -> Any:
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
-
-
 def write_json(path: Path, obj: Any) -> None:
-    """Strict JSON (NaN/inf -> null), written through a temp file and a rename."""
+    """Strict JSON (NaN/inf -> null, as the scoreboard writes it), written through a temp file and a
+    rename (:func:`agents.training.atomic_write_text`)."""
+    from agents.evaluation import _finite, _json_default
+    from agents.training import atomic_write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_finite(obj), indent=1, allow_nan=False, default=_default))
-    tmp.replace(path)
-
-
-def _default(x: Any) -> Any:
-    import numpy as np
-
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
+    atomic_write_text(path, json.dumps(_finite(obj), indent=1, allow_nan=False, default=_json_default))
 
 
 def read_record(path: Path) -> dict[str, Any] | None:

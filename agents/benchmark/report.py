@@ -349,12 +349,12 @@ def plot_sample_efficiency(block: Mapping[str, Any], path: Path, label: str) -> 
 
 def write_results(summary: dict[str, Any], plan: Plan, out: Path, header: Mapping[str, Any]) -> list[Path]:
     """``records.csv``, ``results.json``, ``report.md`` and the plots, into ``out``."""
+    from agents.training import atomic_write_text
+
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     csv_path = out / "records.csv"
-    tmp = csv_path.with_name("records.csv.tmp")
-    tmp.write_text(records_csv(summary))
-    tmp.replace(csv_path)
+    atomic_write_text(csv_path, records_csv(summary))
     paths.append(csv_path)
     plain = {**summary, "header": dict(header),
              "tasks": [{k: v for k, v in b.items() if k != "matrices"} for b in summary["tasks"]],
@@ -371,8 +371,6 @@ def write_results(summary: dict[str, Any], plan: Plan, out: Path, header: Mappin
             paths.append(plot_sample_efficiency(b, out / f"sample_efficiency_{b['task']}.png",
                                                 score_label(plan.tasks[b["task"]])))
     report = out / "report.md"
-    tmp = report.with_name("report.md.tmp")
-    tmp.write_text(format_report(summary, plan, header) + "\n")
-    tmp.replace(report)
+    atomic_write_text(report, format_report(summary, plan, header) + "\n")
     paths.append(report)
     return paths
