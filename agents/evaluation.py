@@ -34,7 +34,7 @@ RMIN_REL_TOL = 1e-6
 #: ``min_user_rate_bps + min_rate_shortfall_bps`` whenever the shortfall is positive)
 RMIN_ABS_TOL_BPS = 1e-6
 #: reset-``info`` keys whose values make up an episode's layout (absent keys are skipped)
-LAYOUT_KEYS = ("user_xy", "eve_xy")
+LAYOUT_KEYS = ("user_xy", "eve_xy", "eve_discs")
 #: decimals the layout arrays are rounded to before fingerprinting
 LAYOUT_DECIMALS = 6
 #: record keys that are not numeric episode metrics
@@ -506,10 +506,14 @@ def trajectory_figure(policies: Mapping[str, Any], env_id: str, seed: int, **env
     fig = Figure(figsize=(11.0, 5.4), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     ax, ax_p = fig.subplots(1, 2, width_ratios=[1.7, 1.0])
-    radius = float(scenario.eve_radius_m)
-    ax.add_patch(Circle(tuple(geo["eve_xy"]), max(radius, 1.0), facecolor=(0.84, 0.15, 0.16, 0.2),
-                        edgecolor="tab:red", lw=1.5, zorder=5, label=f"eavesdropper disc (r_E = {radius:g} m, to scale)"))
-    ax.plot(*geo["eve_xy"], "+", color="tab:red", ms=6, mew=1.2, zorder=6, label="eavesdropper estimate")
+    discs = np.asarray(geo.get("eve_discs", [(*geo["eve_xy"], scenario.eve_radius_m)]), dtype=np.float64)
+    for j, (ex, ey, radius) in enumerate(discs):
+        label = (f"eavesdropper disc (r_E = {radius:g} m, to scale)" if len(discs) == 1
+                 else "eavesdropper discs (to scale)") if j == 0 else None
+        ax.add_patch(Circle((ex, ey), max(float(radius), 1.0), facecolor=(0.84, 0.15, 0.16, 0.2),
+                            edgecolor="tab:red", lw=1.5, zorder=5, label=label))
+    ax.plot(discs[:, 0], discs[:, 1], "+", color="tab:red", ms=6, mew=1.2, ls="none", zorder=6,
+            label="eavesdropper estimate" + ("s" if len(discs) > 1 else ""))
     ax.scatter(geo["user_xy"][:, 0], geo["user_xy"][:, 1], marker="s", s=60, color="k", zorder=6, label="users")
     ax.plot(*geo["start_xy"], "o", color="k", mfc="white", ms=10, mew=2, zorder=7, label="start q_0")
     ax.plot(*geo["end_xy"], "*", color="k", ms=15, zorder=7, label="destination q_F")

@@ -22,19 +22,15 @@ import numpy as np
 from agents.evaluation import (baseline_policies, format_scoreboard, held_out_seeds, make_env, scoreboard,
                                write_scoreboard)
 
-#: the run's env keywords that decide the layout; the source replaces them by the episode's users
-_LAYOUT_KEYS = ("random_users", "user_xy", "num_users")
-
-
 def agent_flight_source(agent: Any, env_id: str, env_kwargs: dict[str, Any]) -> Any:
     """A :data:`baselines.cai2019.refine.TrajectorySource` flying ``agent`` (deterministic) over a layout:
-    an env of the run's keywords with the layout's users fixed; returns (positions, velocities)."""
+    an env of the run's keywords whose episode is given the layout's users and eavesdropper discs
+    (``set_layout``: the observation the agent saw there); returns (positions, velocities)."""
     def source(geo: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        users = [tuple(float(c) for c in u) for u in geo["user_xy"]]
-        kw = {k: v for k, v in env_kwargs.items() if k not in _LAYOUT_KEYS}
-        env = make_env(env_id, **kw, random_users=False, user_xy=users, num_users=len(users))
+        env = make_env(env_id, **env_kwargs)
         try:
-            obs, _ = env.reset(seed=0)
+            env.reset(seed=0)
+            obs = env.unwrapped.set_layout(geo["user_xy"], geo.get("eve_discs"))
             pos, vel = [], []
             while True:
                 action, _ = agent.predict(obs, deterministic=True)

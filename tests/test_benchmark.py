@@ -25,6 +25,8 @@ from agents.evaluation import HELD_OUT_SEED, make_env
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = load_plan("all", "standard")
+FAMILY = load_plan("family", "standard")        # drawn eavesdroppers and user counts (issue 20)
+TASKS = {**ALL.tasks, **FAMILY.tasks}
 
 
 def _bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -50,11 +52,11 @@ def test_suite_file_names_the_issue_tasks_and_presets():
     assert all(len(seeds[(task, "a2c")]) >= 3 for task in standard.tasks)
 
 
-@pytest.mark.parametrize("name", list(ALL.tasks))
+@pytest.mark.parametrize("name", list(TASKS))
 def test_test_layouts_are_disjoint_from_every_training_layout(name):
     """Seed blocks apart, and the layouts themselves: no test layout is drawn by the training pool,
     by train.py's held-out scoreboard seeds or by its training seeds."""
-    task = ALL.tasks[name]
+    task = TASKS[name]
     test = layout_fingerprints(task.env_id, dict(task.env_kwargs), task.test_seeds)
     if task.train_pool is None:            # one fixed layout: nothing is drawn, train = test by design
         assert len(set(test.values())) == 1
@@ -238,9 +240,9 @@ def test_smoke_benchmark_runs_on_ray_and_reports(tmp_path):
     assert curve["timesteps"][0] == 0 and curve["timesteps"][-1] == 2048   # 512 -> whole PPO rollouts
 
 
-def _tiny_suite(tmp_path, timesteps=4096):
+def _tiny_suite(tmp_path, timesteps=4096, tasks=("uav-drawn",)):
     data = read_suite_file()
-    data["suites"]["tiny"] = ["uav-drawn"]
+    data["suites"]["tiny"] = list(tasks)
     data["presets"]["tiny"] = {"algorithms": {"ppo": {"seeds": 2, "timesteps": timesteps}}, "test_layouts": 2,
                                "curve_points": 1, "curve_layouts": 1, "bootstrap_reps": 50}
     import yaml
@@ -248,6 +250,28 @@ def _tiny_suite(tmp_path, timesteps=4096):
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def test_the_scenario_family_runs_drawn_eavesdroppers_and_user_counts(tmp_path):
+    """Issue 20's tasks through the benchmark: two drawn discs and 2-6 drawn users, the set
+    observation's agent (user and disc tokens), every baseline planning every drawn test layout."""
+    suite = _tiny_suite(tmp_path, timesteps=1024, tasks=("uav-drawn-k2-6",))
+    import yaml
+
+    data = yaml.safe_load(suite.read_text())
+    data["presets"]["tiny"]["algorithms"] = {"ppo-set": {"seeds": 1, "timesteps": 1024}}
+    suite.write_text(yaml.safe_dump(data))
+    out = tmp_path / "fam"
+    proc = _bench("--suite", "tiny", "--preset", "tiny", "--suite-file", str(suite), "--out", str(out), "--sequential")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 trials run, 0 reused, 0 failed; 6 baseline episodes planned, 0 reused" in proc.stdout
+    import csv
+
+    rows = list(csv.DictReader((out / "records.csv").open()))
+    assert len(rows) == 2 * 4 and {r["algorithm"] for r in rows} == {"straight_line", "algorithm3", "joint", "ppo-set"}
+    assert all(r["feasible"] == "True" for r in rows if r["kind"] == "baseline")
+    assert all("leakage" not in r["violated"] for r in rows)     # the safety layer and the planners never leak
+    assert {r["layout_seed"] for r in rows} == {"3000000", "3000001"}
 
 
 def test_a_benchmark_resumes_without_redoing_finished_work(tmp_path):

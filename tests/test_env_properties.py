@@ -212,7 +212,7 @@ def test_native_vector_env_stays_finite_and_in_space(env_id: str) -> None:
 # -- invalid configurations ------------------------------------------------------------------------
 def invalid_values(meta: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Values a field with validation metadata ``meta`` must refuse."""
-    bad_type = st.sampled_from(["1", None, [1.0], {"x": 1}])
+    bad_type = st.sampled_from(["1", [1.0], {"x": 1}] + ([] if meta.get("optional") else [None]))
     kind = meta["kind"]
     if kind == "number":
         # a string Python reads as a number ("1e2") is a number (issue 18: YAML reads 1e2 as a
@@ -244,6 +244,14 @@ def invalid_values(meta: dict[str, Any]) -> st.SearchStrategy[Any]:
     if kind == "points":
         return st.one_of(st.just("abc"), st.just(5.0), st.just([(math.nan, 0.0)]), st.just([(1.0,)]),
                          st.just([(0.0, 0.0), (1.0, 2.0, 3.0)]))
+    if kind == "discs":
+        # empty, not a list, a pair, a negative, NaN or too large radius, a non-finite centre
+        return st.one_of(st.just([]), st.just("abc"), st.just(5.0), st.just([(0.0, 0.0)]),
+                         st.just([(0.0, 0.0, 1.0), (1.0, 2.0)]),
+                         st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6),
+                                   st.floats(-1e6, 0.0, exclude_max=True)).map(lambda d: [d]),
+                         st.just([(0.0, 0.0, math.nan)]), st.just([(0.0, 0.0, meta["r_max"] * 2.0)]),
+                         st.just([(math.inf, 0.0, 1.0)]), st.just([(0.0, 0.0, "r")]))
     raise AssertionError(f"unknown field kind {kind!r}")
 
 

@@ -130,6 +130,12 @@ OVERRIDES = {
     "safety_layer": (False, {}, False),
     "observation_mode": ("set", {}, "set"),
     "max_users": (5.0, {"observation_mode": "set"}, 5),
+    "eve_discs": ([[500, 0, 50], ["300", 10.0, 5]], {}, ((500.0, 0.0, 50.0), (300.0, 10.0, 5.0))),
+    "random_eves": (True, {}, True),
+    "num_eves": (3.0, {"random_eves": True}, 3),
+    "eve_radius_range_m": ([10, 80], {"random_eves": True}, (10.0, 80.0)),
+    "eve_area_xy": ([[0, -50], [800, 50]], {"random_eves": True}, ((0.0, -50.0), (800.0, 50.0))),
+    "num_users_range": ([2, 4.0], {"random_users": True, "num_users": 4}, (2, 4)),
 }
 
 

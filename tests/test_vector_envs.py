@@ -28,6 +28,15 @@ CASES += [(env_id, dict(_MODE_KW, action_mode=mode, observation_mode="set", max_
           for mode in ("full", "compact", "velocity")]
 CASES += [("secure_env/UavSecureOfdma-v0", dict(num_slots=4, end_xy=(80.0, 0.0), r_min_bps=0.0, num_subcarriers=4,
                                                 observation_mode="set", max_users=4, action_mode="velocity"))]
+# J eavesdropper discs, fixed or drawn per episode (issue 20), flat and set observation (disc tokens)
+_EVE_KW = dict(num_slots=6, end_xy=(150.0, 40.0), random_users=True, num_subcarriers=8, r_min_bps=2e5,
+               user_area_xy=((0.0, -60.0), (150.0, 60.0)))
+CASES += [(env_id, dict(_EVE_KW, action_mode=mode, random_eves=True, num_eves=3, eve_radius_range_m=(5.0, 40.0),
+                        eve_area_xy=((0.0, -50.0), (150.0, 50.0)), **obs))
+          for env_id in ("secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0")
+          for mode in ("full", "compact", "velocity") for obs in ({}, {"observation_mode": "set"})]
+CASES += [("secure_env/UavSecureOfdma-v0", dict(_EVE_KW, action_mode="velocity",
+                                                eve_discs=((60.0, 10.0, 20.0), (120.0, -20.0, 5.0))))]
 
 
 def _close(a, b, key):

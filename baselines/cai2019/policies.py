@@ -74,9 +74,14 @@ class _UavPlanner(Planner):
         """Positions q[1..N] and velocities v[1..N] (N, 2) to fly this episode."""
         raise NotImplementedError
 
+    def layout_scenario(self) -> Any:
+        """The scenario of the bound env's episode with its drawn users and eavesdropper discs
+        written in (``env.layout_scenario()``): what every planner plans."""
+        return self.env.layout_scenario()
+
     def make_plan(self) -> None:
         """Plan the current episode of the bound env."""
-        s = self.env.scenario
+        s = self.layout_scenario()
         geo = self.env.geometry()
         self.positions, self.velocities = self.trajectory()
         self.plan = subproblem1(s, self.positions, self.velocities, geo["user_xy"])
@@ -102,7 +107,7 @@ class _UavPlanner(Planner):
         self.stats["rmin_infeasible_plans"] += bool(np.any(self.rmin_shortfall_bps > 0))
 
     def _plan_key(self) -> tuple[Any, bytes]:
-        return self.env.scenario, self.env.geometry()["user_xy"].tobytes()
+        return self.layout_scenario(), self.env.geometry()["user_xy"].tobytes()
 
     def act(self) -> np.ndarray:
         """The planned action of the bound env's current slot (planning the layout at slot 0)."""
@@ -124,7 +129,7 @@ class StraightLinePolicy(_UavPlanner):
     with power and scheduling from sub-problem 1 on that path."""
 
     def trajectory(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        s = self.env.scenario
+        s = self.layout_scenario()
         return model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
 
 
@@ -139,7 +144,7 @@ class Algorithm3Policy(_UavPlanner):
 
     def make_plan(self) -> None:
         geo = self.env.geometry()
-        self.result = algorithm3(self.env.scenario, geo["user_xy"], max_outer=self.max_outer)
+        self.result = algorithm3(self.layout_scenario(), geo["user_xy"], max_outer=self.max_outer)
         self.positions, self.velocities = self.result.positions, self.result.velocities
         self.plan = self.result.plan
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
@@ -162,12 +167,12 @@ class JointPolicy(_UavPlanner):
 
     def start_plan(self, geo: dict[str, NDArray[np.float64]]) -> Algorithm3Result:
         """The plan the joint SCA starts from: Algorithm 3's."""
-        return algorithm3(self.env.scenario, geo["user_xy"], max_outer=self.max_outer)
+        return algorithm3(self.layout_scenario(), geo["user_xy"], max_outer=self.max_outer)
 
     def make_plan(self) -> None:
         geo = self.env.geometry()
         self.start = self.start_plan(geo)
-        self.result = joint_refinement(self.env.scenario, self.start, geo["user_xy"])
+        self.result = joint_refinement(self.layout_scenario(), self.start, geo["user_xy"])
         self.positions, self.velocities = self.result.positions, self.result.velocities
         self.plan = self.result.plan
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,

@@ -50,7 +50,7 @@ from numpy.typing import ArrayLike, NDArray
 from secure_env.core import uav_ofdma as model
 from secure_env.core.flight import flight_power
 from secure_env.core.ofdma import squared_distance
-from secure_env.core.secrecy import leakage_power_cap, worst_case_eve_distance_sq
+from secure_env.core.secrecy import leakage_power_cap, worst_case_disc_distance_sq
 
 _LN2 = math.log(2.0)
 #: largest R_min multiplier the re-solve tries; a user still short there cannot reach R_min
@@ -84,7 +84,8 @@ class SolverLog:
 class SlotProblem:
     """Sub-problem 1's constants for a fixed trajectory (all (N,) or (N, K) float arrays).
 
-    ``snr_per_watt`` g_k[n] = beta0 / (N0 W d_k^2[n]); ``cap`` the per-subcarrier leakage power cap;
+    ``snr_per_watt`` g_k[n] = beta0 / (N0 W d_k^2[n]); ``cap`` the per-subcarrier leakage power cap
+    (that of the closest of the scenario's eavesdropper discs: C7 holds against every disc);
     ``budget`` the per-slot transmit budget min(P_peak, P_max - P_C - P_fly[n]) (>= 0);
     ``fixed_power`` P_C + P_fly[n]; ``rate_target`` N R_min (1 + :data:`RATE_MARGIN`) in bit/s
     summed over slots. ``rate_weight`` w_k[n] (N, K), when given, is the share of user k's slot-n
@@ -125,7 +126,9 @@ class SlotProblem:
         q = np.asarray(positions, dtype=np.float64)
         v = np.asarray(velocities, dtype=np.float64)
         g = c.gamma0 / squared_distance(q, user_xy, c.altitude_m)
-        d_e2 = worst_case_eve_distance_sq(q, c.eve_xy, c.eve_radius_m, c.altitude_m)
+        # C7 against every eavesdropper disc (extension: J >= 1): the cap of the closest one
+        d_e2 = worst_case_disc_distance_sq(q[:, 0], q[:, 1], np.asarray(c.eve_discs, dtype=np.float64),
+                                           c.altitude_m)
         cap = leakage_power_cap(c.gamma_tol, c.gamma0, d_e2)
         p_fly = flight_power(np.sqrt(np.sum(v * v, axis=-1)), c.rotor)
         return cls(snr_per_watt=g, cap=cap, budget=model.transmit_budget(p_fly, c),

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from baselines.cai2019.trajectory import Algorithm3Result, algorithm3
 from baselines.cai2019.policies import JointPolicy
 
-#: geometry (``env.geometry()``: user_xy, eve_xy, start_xy, end_xy) -> (positions, velocities), (N, 2) each
+#: geometry (``env.geometry()``: user_xy, eve_discs, eve_xy, start_xy, end_xy) -> (positions, velocities), (N, 2) each
 TrajectorySource = Callable[[dict[str, NDArray[np.float64]]], tuple[NDArray[np.float64], NDArray[np.float64]]]
 
 
@@ -34,7 +34,7 @@ class RefinedTrajectoryPolicy(JointPolicy):
         super().__init__(env, max_outer=max_outer)
 
     def start_plan(self, geo: dict[str, NDArray[np.float64]]) -> Algorithm3Result:
-        s = self.env.scenario
+        s = self.layout_scenario()
         q, v = (np.asarray(x, dtype=np.float64) for x in self.source(geo))
         result = algorithm3(s, geo["user_xy"], max_outer=self.max_outer, start=(q, v))
         self.source_energy_efficiency = result.history[0]

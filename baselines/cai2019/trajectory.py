@@ -12,7 +12,12 @@ the flight-power slack chi and the S-procedure multipliers varpi, with
 * the leakage constraint (32) with the S-procedure LMI (35) whose corner ||q - w_E||^2 is
   replaced by its tangent (44), written in its second-order-cone form
   ||q - w_E||^2 <= (1 + varpi)(Lambda_j + H^2 - D_req - varpi r_E^2) (spec §10.4), kept for the
-  slots whose power needs more than the altitude (D_req > H^2, else it is inactive);
+  slots whose power needs more than the altitude (D_req > H^2, else it is inactive). With J >= 1
+  eavesdropper discs (extension) C7 must hold against every disc, so there is one S-procedure
+  block per eavesdropper disc (x_j, r_j), each with its own multiplier varpi_j and its own tangent
+  Lambda_j of ||q - w_j||^2 at the expansion point; D_req is the slot's power's, the same for every
+  disc, so the active slots are shared. A disc that no admissible flight can bring within the
+  distance that the peak power needs (:func:`_constraining_discs`) can never bind and gets no block;
 * C5 (Pbar <= P_max), C6 (sum_n R_lb >= N R_min), C8-C12.
 
 Every surrogate is tight at the expansion point and conservative elsewhere, so each SCA step is
@@ -30,11 +35,13 @@ plan. Both are counted in a :class:`baselines.cai2019.power.SolverLog`.
 
 Each convex step is a cvxpy problem written with :class:`cvxpy.Parameter` for everything that
 changes between solves (the expansion point, eta, the plan's powers and schedule weights, the users'
-positions), so that it is DPP: cvxpy compiles it to Clarabel's cone program once and later solves
-only substitute the new parameter values. The compiled problems are cached by what their structure
-depends on (:func:`_model`): sub-problem 2's by (N, K) and the scenario's constants, so one compile
-serves every SCA step, Algorithm 3 iteration and layout of a scenario; the joint step's also by the
-slots its scheduled pairs are in (one pair per slot on most layouts). The cones are written in
+positions, the eavesdropper discs' centres and radii), so that it is DPP: cvxpy compiles it to
+Clarabel's cone program once and later solves only substitute the new parameter values. The
+compiled problems are cached by what their structure depends on (:func:`_model`): sub-problem 2's
+by (N, K), the number J of eavesdropper discs (not where they are) and the scenario's other
+constants, so one compile serves every SCA step, Algorithm 3 iteration and layout of a scenario
+(drawn discs included); the joint step's also by the slots its scheduled pairs are in (one pair
+per slot on most layouts). The cones are written in
 compact forms with the same feasible sets (see :class:`_FlightSca`, :class:`_Sca`,
 :class:`_JointSca`), which roughly halves Clarabel's work per solve. The joint refinement's step
 (beyond the paper) maximises its surrogate ratio in one solve by the Charnes-Cooper transform
@@ -48,6 +55,7 @@ first, then by EE (the same as by EE when R_min is met). All energy efficiencies
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -173,11 +181,41 @@ def _model(key: tuple[Any, ...], build: Any) -> _Model:
     return m
 
 
-def _scenario_key(scenario: Any) -> tuple[Any, ...]:
-    """The scenario numbers a compiled step depends on (all but the users' positions)."""
+def _scenario_key(scenario: Any, num_discs: int) -> tuple[Any, ...]:
+    """The scenario numbers a compiled step depends on: all but the users' positions and the
+    eavesdropper discs, of which only their number ``num_discs`` (the S-procedure blocks) counts:
+    their centres and radii are parameters."""
     s = scenario
-    return (model.SlotConstants.from_scenario(s), s.num_slots, tuple(map(float, s.start_xy)),
+    c = dataclasses.replace(model.SlotConstants.from_scenario(s), eve_discs=())
+    return (c, num_discs, s.num_slots, tuple(map(float, s.start_xy)),
             tuple(map(float, s.end_xy)), s.r_min_bps > 0)
+
+
+def _constraining_discs(scenario: Any, c: model.SlotConstants) -> NDArray[np.float64]:
+    """The eavesdropper discs (J', 3) in pos units (x, y, r) that get an S-procedure block: those
+    that may bind on some admissible flight (extension: J >= 1 discs), in the scenario's order.
+
+    A slot's per-subcarrier power is at most P_peak, so C7 against disc j holds wherever the
+    horizontal gap ||q - w_j|| - r_j is at least sqrt(P_peak gamma0 / gamma_tol - H^2). Any
+    admissible q[n] lies within v_max T n of q_0 and v_max T (N - n) of q_F, so the gap there is at
+    least max(||w_j - q_0|| - v_max T n, ||w_j - q_F|| - v_max T (N - n)) - r_j; a disc whose bound
+    clears the distance at every slot can never bind, and its block (vacuous on the whole feasible
+    set) is left out. It stays in the leakage cap of sub-problem 1 and in every check. The closest
+    disc is kept if none may bind, so that J' >= 1 (a single disc is always kept)."""
+    s = scenario
+    discs = np.asarray(c.eve_discs, dtype=np.float64).reshape(-1, 3)
+    n = s.num_slots
+    hop = c.v_max_mps * c.slot_s
+    out = np.linalg.norm(discs[:, None, :2] - np.asarray(s.start_xy, dtype=np.float64), axis=-1) \
+        - hop * np.arange(1, n + 1)[None]
+    back = np.linalg.norm(discs[:, None, :2] - np.asarray(s.end_xy, dtype=np.float64), axis=-1) \
+        - hop * np.arange(n - 1, -1, -1)[None]
+    gap = np.min(np.maximum(out, back), axis=1) - discs[:, 2]          # (J,) m, a lower bound
+    need = math.sqrt(max(c.peak_power_w * c.gamma0 / c.gamma_tol - c.altitude_m ** 2, 0.0))
+    keep = gap <= need * (1.0 + 1e-6) + 1.0
+    if not keep.any():
+        keep[int(np.argmin(gap))] = True
+    return discs[keep] / _POS
 
 
 @dataclass
@@ -311,12 +349,13 @@ class _FlightSca:
     problem = property(lambda self: self.m.problem)
 
     @staticmethod
-    def _s_procedure(cp: Any, x: Any, lam: Any, zeta_term: Any, varpi: Any, radius: float,
+    def _s_procedure(cp: Any, x: Any, lam: Any, zeta_term: Any, varpi: Any, radius_sq: Any,
                      one: Any = 1.0) -> Any:
         """||x||^2 <= (one + varpi)(lam - zeta_term - varpi r^2) as a rotated second-order cone,
-        x = q - w_E (rows), lam the tangent (44) plus H^2 (pos units); ``one`` is 1, or the
-        Charnes-Cooper scale of a homogenised problem (see :meth:`_flight`)."""
-        cn = lam - zeta_term - varpi * (radius / _POS) ** 2
+        x = q - w_E (rows) of one eavesdropper disc, lam the tangent (44) plus H^2, ``radius_sq``
+        r^2 (pos units; a parameter); ``one`` is 1, or the Charnes-Cooper scale of a homogenised
+        problem (see :meth:`_flight`)."""
+        cn = lam - zeta_term - varpi * radius_sq
         y = one + varpi
         return cp.SOC(y + cn, cp.vstack([2.0 * x[:, 0], 2.0 * x[:, 1], y - cn]), axis=0)
 
@@ -374,8 +413,11 @@ class _Sca(_FlightSca):
     The rate lower bound sum_n (a_nk - b_nk ||q_n - w_k||^2) enters the objective as the quadratic
     -sum_n B_n ||q_n||^2 + 2 sum_n c_n . q_n (B_n = sum_k b_nk, c_n = sum_k b_nk w_k, constants
     dropped) and C6 as one cone per user, ||sqrt(b_k) (q - w_k)|| <= sqrt(sum_n a_nk - floor_k).
-    The leakage cone is kept for every slot; a slot whose power needs no more than the altitude
-    (D_req <= H^2, where the paper's constraint is inactive) gets a vacuous cone (x = 0, lam = 1)."""
+    The leakage cones (one per eavesdropper disc that may bind, :func:`_constraining_discs`) are
+    kept for every slot; a slot whose power needs no more than the altitude (D_req <= H^2, where
+    the paper's constraint is inactive against every disc: D_req is the slot's, whatever the disc)
+    gets vacuous cones (x = 0, lam = 1). Each disc's centre (times the mask), radius and tangent are
+    parameters, so the compiled problem depends on the number of discs only."""
 
     def __init__(self, scenario: Any, plan: power.PowerPlan, user_xy: NDArray[np.float64]) -> None:
         s = scenario
@@ -386,7 +428,9 @@ class _Sca(_FlightSca):
         self.log = power.SolverLog()
         self._attempt = 0          # the entry of _ATTEMPTS that solved last
         self._values: dict[int, tuple[Any, Any]] = {}
-        self.m = _model(("sca", n, k, *_scenario_key(s)), self._build)
+        self.discs = _constraining_discs(s, c)                     # (J, 3), pos units
+        self.j = len(self.discs)
+        self.m = _model(("sca", n, k, *_scenario_key(s, self.j)), self._build)
         counts = plan.counts.astype(np.float64)
         pk = plan.power_per_subcarrier
         self.rho = pk * c.gamma0                                    # m^2, (N, K)
@@ -402,6 +446,9 @@ class _Sca(_FlightSca):
         mask = np.zeros((n, 2))
         mask[self.active] = 1.0
         self._set(self.m.mask, mask)
+        for j, (ex, ey, _) in enumerate(self.discs):
+            self._set(self.m.eve[j], mask * np.array([ex, ey]))
+        self._set(self.m.radius_sq, self.discs[:, 2] ** 2)
         self._set(self.m.headroom, (c.p_max_w - c.circuit_power_w - c.rotor.profile_power_w - self.p_comm) / _POWER)
         self.a_hat, self.b_hat = _Value(), _Value()
         self.rate_floor = _Value(_rate_floor(s, None, k))
@@ -415,14 +462,18 @@ class _Sca(_FlightSca):
         cons, flight = self._flight(cp, m)
         m.headroom = cp.Parameter(n)                  # (P_max - P_C - P0 - p_comm) in kW
         cons.append(flight <= m.headroom)
-        # leakage: S-procedure in SOC form, vacuous where mask = 0
-        eve = np.asarray(c.eve_xy) / _POS
+        # leakage: S-procedure in SOC form, one block per eavesdropper disc, vacuous where mask = 0
         m.mask = cp.Parameter((n, 2), nonneg=True)
-        m.g = cp.Parameter((n, 2))                    # q_j - w_E (0 where inactive)
-        m.g2 = cp.Parameter(n)                        # -||q_j - w_E||^2 + (H^2 - D_req)/L^2 (1 where inactive)
-        m.varpi = cp.Variable(n, nonneg=True)
-        lam = 2.0 * cp.sum(cp.multiply(m.g, m.q - eve), axis=1) + m.g2
-        cons.append(self._s_procedure(cp, cp.multiply(m.mask, m.q - eve), lam, 0.0, m.varpi, c.eve_radius_m))
+        m.radius_sq = cp.Parameter(self.j, nonneg=True)                    # r_j^2
+        m.eve = [cp.Parameter((n, 2)) for _ in range(self.j)]              # mask w_j
+        m.g = [cp.Parameter((n, 2)) for _ in range(self.j)]                # q_j - w_j (0 where inactive)
+        # -||q_j - w_j||^2 - 2 (q_j - w_j).w_j + (H^2 - D_req)/L^2 (1 where inactive)
+        m.g2 = [cp.Parameter(n) for _ in range(self.j)]
+        m.varpi = [cp.Variable(n, nonneg=True) for _ in range(self.j)]
+        for j in range(self.j):
+            lam = 2.0 * cp.sum(cp.multiply(m.g[j], m.q), axis=1) + m.g2[j]
+            cons.append(self._s_procedure(cp, cp.multiply(m.mask, m.q) - m.eve[j], lam, 0.0, m.varpi[j],
+                                          m.radius_sq[j]))
         # rate lower bound (46): the objective's quadratic, and C6 per user
         m.quad = cp.Parameter((n, 2), nonneg=True)    # B_n, twice
         m.lin = cp.Parameter((n, 2))                  # c_n
@@ -456,14 +507,16 @@ class _Sca(_FlightSca):
             self._set(m.root_b[kk], np.repeat(root_b[:, kk, None], 2, axis=1))
             self._set(m.root_bw[kk], root_b[:, kk, None] * self.users[kk])
         self._set(m.room, np.sqrt(np.maximum(np.sum(a, axis=0) - self.rate_floor.value, 0.0)))
-        g = np.zeros((self.n, 2))
-        g2 = np.ones(self.n)
-        if len(self.active):
-            ga = q_j[self.active] / _POS - np.asarray(c.eve_xy) / _POS
-            g[self.active] = ga
-            g2[self.active] = -np.sum(ga * ga, axis=1) + self.hd
-        self._set(m.g, g)
-        self._set(m.g2, g2)
+        # each disc's tangent Lambda_j of ||q - w_j||^2 at q_j, 2 g.q - ||g||^2 - 2 g.w_j with g = q_j - w_j
+        for j, (ex, ey, _) in enumerate(self.discs):
+            g = np.zeros((self.n, 2))
+            g2 = np.ones(self.n)
+            if len(self.active):
+                ga = q_j[self.active] / _POS - np.array([ex, ey])
+                g[self.active] = ga
+                g2[self.active] = -np.sum(ga * ga, axis=1) - 2.0 * (ga @ np.array([ex, ey])) + self.hd
+            self._set(m.g[j], g)
+            self._set(m.g2[j], g2)
 
     def solution(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         return np.asarray(self.q.value) * _POS, np.asarray(self.v.value) * _VEL
@@ -619,8 +672,10 @@ class _JointSca(_FlightSca):
     S >= H^2 + ||q - w_k||^2 (convex) it is at least W [log2(S + gamma0 p) - log2 S], jointly
     concave in (p, S) except for -log2 S, which is convex and replaced by its tangent at S_j (a
     global under-estimator, tight at S_j). The leakage limit becomes p <= gamma_tol zeta / gamma0
-    with zeta the squared distance kept by the S-procedure cone (now with zeta a variable; the
-    cone stays convex because both of its sides are affine). Flight-power slack, speed,
+    with zeta the squared distance kept by the S-procedure cones (now with zeta a variable; the
+    cone stays convex because both of its sides are affine): one cone per eavesdropper disc that
+    may bind (:func:`_constraining_discs`), each with its own multiplier varpi_j and tangent
+    Lambda_j and the same zeta, so zeta is at most every disc's distance. Flight-power slack, speed,
     acceleration, end point, C4, C5 and C6 are as in sub-problem 2.
 
     The step maximises the ratio sum R_lb / sum Pbar over this convex set in ONE solve, by the
@@ -655,6 +710,8 @@ class _JointSca(_FlightSca):
         self.log = power.SolverLog()
         self._attempt = 0          # the entry of _ATTEMPTS that solved last
         self._values: dict[int, tuple[Any, Any]] = {}
+        self.discs = _constraining_discs(s, c)                     # (J, 3), pos units
+        self.j = len(self.discs)
         self.counts = np.asarray(counts, dtype=np.int64)
         self.slot_idx, self.user_idx = np.nonzero(self.counts > 0)
         self.users = np.asarray(user_xy, dtype=np.float64) / _POS
@@ -662,12 +719,15 @@ class _JointSca(_FlightSca):
         self.weight = self.cnt * c.subcarrier_hz / _LN2 / _RATE       # rate units per nat
         self.p_unit = max(c.peak_power_w, 1e-6) / c.num_subcarriers  # W: the powers' unit
         self.sigma = c.gamma0 / _POS ** 2 * self.p_unit              # log(S + gamma0 p) = log(sigma) + L
-        m = self.m = _model(("joint-cc", n, k, self.slot_idx.tobytes(), *_scenario_key(s)), self._build)
+        m = self.m = _model(("joint-cc", n, k, self.slot_idx.tobytes(), *_scenario_key(s, self.j)), self._build)
         self.mine = (self.user_idx[None, :] == np.arange(k)[:, None]).astype(np.float64)   # (K, M)
         self._set(m.user_xy, self.users[self.user_idx])
         self._set(m.count, self.cnt)
         self._set(m.weight, self.weight)
         self._set(m.user_weight, self.mine * self.weight)
+        for j, (ex, ey, _) in enumerate(self.discs):
+            self._set(m.eve[j], np.tile([ex, ey], (n, 1)))
+        self._set(m.radius_sq, self.discs[:, 2] ** 2)
         self.rate_floor = _Value(_rate_floor(s, None, k))
 
     def _build(self) -> _Model:
@@ -678,7 +738,6 @@ class _JointSca(_FlightSca):
         m = _Model()
         slot_idx = self.slot_idx
         mm = len(slot_idx)
-        eve = np.asarray(c.eve_xy) / _POS
         h2 = (c.altitude_m / _POS) ** 2
         p_unit, sigma = self.p_unit, self.sigma
         rotor = c.rotor
@@ -688,7 +747,7 @@ class _JointSca(_FlightSca):
         m.dist = cp.Variable(mm)                                    # S, pos-units^2
         m.log_term = cp.Variable(mm)                                # L <= log(S + gamma0 p)
         m.zeta = cp.Variable(n)
-        m.varpi = cp.Variable(n, nonneg=True)
+        m.varpi = [cp.Variable(n, nonneg=True) for _ in range(self.j)]   # one per disc
         m.user_xy = cp.Parameter((mm, 2))                           # each pair's user
         m.count = cp.Parameter(mm, nonneg=True)                     # each pair's subcarriers
         m.weight = cp.Parameter(mm, nonneg=True)                    # W cnt / (ln2 rate unit)
@@ -698,8 +757,10 @@ class _JointSca(_FlightSca):
         m.rate_rhs = cp.Parameter(k)                                # floor_k minus the tangents' constants
         m.rate_const = cp.Parameter()                               # the tangents' constants, summed
         m.p_ref = cp.Parameter(pos=True)                            # kW: the denominator's scale
-        m.g = cp.Parameter((n, 2))
-        m.g2 = cp.Parameter(n)
+        m.radius_sq = cp.Parameter(self.j, nonneg=True)             # r_j^2
+        m.eve = [cp.Parameter((n, 2)) for _ in range(self.j)]       # w_j, each row
+        m.g = [cp.Parameter((n, 2)) for _ in range(self.j)]         # q_j - w_j
+        m.g2 = [cp.Parameter(n) for _ in range(self.j)]             # -||g||^2 - 2 g.w_j + H^2
         # per-slot transmit power as a sparse sum over the scheduled pairs
         slots = sparse.csr_matrix((np.ones(mm), (slot_idx, np.arange(mm))), shape=(n, mm))
         p_comm = p_unit * (slots @ cp.multiply(m.count, m.p))
@@ -714,8 +775,9 @@ class _JointSca(_FlightSca):
         cons.append(cp.constraints.ExpCone(m.log_term, tau * np.ones(mm), m.dist / sigma + m.p))
         # leakage: p <= gamma_tol zeta / gamma0 and the S-procedure cone with zeta variable
         cons.append(m.p <= c.gamma_tol / sigma * m.zeta[slot_idx])
-        lam = 2.0 * cp.sum(cp.multiply(m.g, m.q - tau * eve[None]), axis=1) + m.g2 * tau + h2 * tau
-        cons.append(self._s_procedure(cp, m.q - tau * eve[None], lam, m.zeta, m.varpi, c.eve_radius_m, tau))
+        for j in range(self.j):
+            lam = 2.0 * cp.sum(cp.multiply(m.g[j], m.q), axis=1) + cp.multiply(m.g2[j], tau)
+            cons.append(self._s_procedure(cp, m.q - tau * m.eve[j], lam, m.zeta, m.varpi[j], m.radius_sq[j], tau))
         if self.s.r_min_bps > 0:
             for kk in range(k):
                 cons.append(m.user_weight[kk] @ m.log_term - m.user_slope[kk] @ m.dist >= m.rate_rhs[kk] * tau)
@@ -747,9 +809,12 @@ class _JointSca(_FlightSca):
         # C6: sum over user k's pairs >= floor_k
         const = self.mine @ tangent
         self._set(m.rate_rhs, np.where(self.mine.any(axis=1), self.rate_floor.value - const, -1.0))
-        g = q_j / _POS - np.asarray(c.eve_xy) / _POS
-        self._set(m.g, g)
-        self._set(m.g2, -np.sum(g * g, axis=1))
+        # each disc's tangent Lambda_j of ||q - w_j||^2 at q_j, plus H^2
+        h2 = (c.altitude_m / _POS) ** 2
+        for j, (ex, ey, _) in enumerate(self.discs):
+            g = q_j / _POS - np.array([ex, ey])
+            self._set(m.g[j], g)
+            self._set(m.g2[j], -np.sum(g * g, axis=1) - 2.0 * (g @ np.array([ex, ey])) + h2)
         speed = np.linalg.norm(np.asarray(v_j, dtype=np.float64), axis=1)
         self._set(m.p_ref, float(np.sum(c.circuit_power_w + flight_power(speed, c.rotor))) / _POWER)
 

@@ -60,10 +60,10 @@ class _QkdPlanner:
         this flight meets R_min (``stats["rmin_certified_plans"]`` counts those plans)."""
         super().make_plan()  # type: ignore[misc]
         env = self.env  # type: ignore[attr-defined]
-        s, users = env.scenario, env.geometry()["user_xy"]
+        s, users = self.layout_scenario(), env.geometry()["user_xy"]  # type: ignore[attr-defined]
 
         def photons_for(plan: Any) -> tuple[Any, dict[str, Any]]:
-            return photons.qkd_actions(s, env.constants, self.positions, self.velocities,  # type: ignore[attr-defined]
+            return photons.qkd_actions(s, model.SlotConstants.from_scenario(s), self.positions, self.velocities,  # type: ignore[attr-defined]
                                        plan.power_w, plan.user, users)
 
         def rank(record: dict[str, Any]) -> tuple[float, float]:
@@ -107,6 +107,10 @@ class _QkdPlanner:
             self._actions = model.encode_action(self.velocities, plan.power_w, plan.user,  # type: ignore[attr-defined]
                                                 env.constants)
         self._actions = np.concatenate([self._actions, a_qkd.astype(np.float32)], axis=1)  # type: ignore[has-type]
+        # num_users_range: the plan is for the episode's k users; the env's action holds K QKD budgets
+        pad = env.action_space.shape[0] - self._actions.shape[1]
+        if pad > 0:
+            self._actions = np.pad(self._actions, ((0, 0), (0, pad)), constant_values=-1.0)
 
     def rmin_certified(self) -> bool:
         """Whether the last plan's R_min shortfall is certified out of reach on its flight."""

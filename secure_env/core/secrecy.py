@@ -9,6 +9,7 @@ p <= gamma_tol N0 W d_E,min^2 / beta0. All functions broadcast over any batch sh
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -54,3 +55,49 @@ def leakage_power_cap(gamma_tol: float, gamma0: float, eve_distance_sq: ArrayLik
     if isinstance(eve_distance_sq, float):
         return gamma_tol * eve_distance_sq / gamma0
     return gamma_tol * np.asarray(eve_distance_sq, dtype=np.float64) / gamma0
+
+
+def worst_case_disc_distance_sq(qx: Any, qy: Any, discs: Any, altitude_m: float) -> Any:
+    """Minimum over J eavesdropper discs of :func:`worst_case_eve_distance_sq_xy` (extension: the
+    leakage constraint holds against every disc, so the binding one is the closest).
+
+    ``discs``: a tuple of J (x, y, r) float triples with float ``qx``, ``qy`` (one env: a float
+    out, the same arithmetic as J = 1 had), or an array (..., J, 3) with ``qx``, ``qy`` of the
+    batch shape (...) or broadcasting to it (then (...) out).
+    """
+    if isinstance(discs, tuple) and isinstance(qx, float):
+        if len(discs) == 1:
+            ex, ey, r = discs[0]
+            return worst_case_eve_distance_sq_xy(qx - ex, qy - ey, r, altitude_m)
+        best = math.inf
+        for ex, ey, r in discs:
+            d = worst_case_eve_distance_sq_xy(qx - ex, qy - ey, r, altitude_m)
+            if d < best:
+                best = d
+        return best
+    d = np.asarray(discs, dtype=np.float64)
+    qx_, qy_ = np.asarray(qx, dtype=np.float64)[..., None], np.asarray(qy, dtype=np.float64)[..., None]
+    return worst_case_eve_distance_sq_xy(qx_ - d[..., 0], qy_ - d[..., 1], d[..., 2], altitude_m).min(axis=-1)
+
+
+def binding_disc(qx: Any, qy: Any, discs: Any, altitude_m: float) -> Any:
+    """Index of the disc whose worst-case point is closest to the UAV (the one that sets the
+    leakage cap; the first of equals): an int for one env, an int array of the batch shape."""
+    if isinstance(discs, tuple) and isinstance(qx, float):
+        if len(discs) == 1:
+            return 0
+        dist = [worst_case_eve_distance_sq_xy(qx - ex, qy - ey, r, altitude_m) for ex, ey, r in discs]
+        return dist.index(min(dist))
+    d = np.asarray(discs, dtype=np.float64)
+    qx_, qy_ = np.asarray(qx, dtype=np.float64)[..., None], np.asarray(qy, dtype=np.float64)[..., None]
+    return np.argmin(worst_case_eve_distance_sq_xy(qx_ - d[..., 0], qy_ - d[..., 1], d[..., 2], altitude_m), axis=-1)
+
+
+def sample_in_discs(rng: np.random.Generator, discs: ArrayLike) -> NDArray[np.float64]:
+    """One point drawn uniformly in each disc (..., J, 3) -> (..., J, 2): an eavesdropper's true
+    position when only its disc is known (radius r sqrt(u), angle 2 pi u')."""
+    d = np.asarray(discs, dtype=np.float64)
+    u = rng.random(d.shape[:-1] + (2,))
+    rad = d[..., 2] * np.sqrt(u[..., 0])
+    ang = 2.0 * math.pi * u[..., 1]
+    return np.stack([d[..., 0] + rad * np.cos(ang), d[..., 1] + rad * np.sin(ang)], axis=-1)

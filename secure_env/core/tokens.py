@@ -40,6 +40,10 @@ GEOMETRY_FEATURES = 12
 USER_TOKEN_FEATURES = ("offset_x", "offset_y", "distance", "delivered", "pace_debt", "eve_clearance", "mask")
 #: width W of a user token
 USER_TOKEN_WIDTH = len(USER_TOKEN_FEATURES)
+#: the entries of an eavesdropper-disc token, in order (the mask last)
+EVE_TOKEN_FEATURES = ("offset_x", "offset_y", "radius", "clearance", "mask")
+#: width of a disc token
+EVE_TOKEN_WIDTH = len(EVE_TOKEN_FEATURES)
 
 
 def global_size(layout_obs: bool) -> int:
@@ -50,23 +54,49 @@ def global_size(layout_obs: bool) -> int:
 
 def set_layout(scenario: Any) -> dict[str, int]:
     """The set observation's layout for a UAV scenario: ``global_dim`` (G), ``token_dim`` (W) and
-    ``num_tokens`` (M), the keyword arguments of ``agents.encoders.UserSetExtractor``."""
-    return {"global_dim": global_size(scenario.action_mode != "full"), "token_dim": USER_TOKEN_WIDTH,
-            "num_tokens": scenario.user_tokens}
+    ``num_tokens`` (M), the keyword arguments of ``agents.encoders.UserSetExtractor``; with disc
+    tokens (``scenario.eve_tokens`` J > 0) also ``extra_token_groups`` [(J, width)]."""
+    out: dict[str, Any] = {"global_dim": global_size(scenario.action_mode != "full"), "token_dim": USER_TOKEN_WIDTH,
+                           "num_tokens": scenario.user_tokens}
+    if scenario.eve_tokens:
+        out["extra_token_groups"] = [[scenario.eve_tokens, EVE_TOKEN_WIDTH]]
+    return out
+
+
+def disc_tokens(qx: Any, qy: Any, eves: Any, scale_m: float) -> NDArray[np.float64]:
+    """One token per eavesdropper disc, :data:`EVE_TOKEN_FEATURES`: offset from the UAV to the disc
+    centre (x, y) / L, r_E / L, the UAV's horizontal clearance from the disc (||q - w_E|| - r_E) / L
+    (< 0 above the disc), mask 1. (J, 5) for one env (floats, ``eves`` (J, 3)), (B, J, 5) for a
+    batch ((B,) arrays, (B, J, 3))."""
+    e = np.asarray(eves, dtype=np.float64)
+    inv = 1.0 / scale_m
+    dx = e[..., 0] - np.asarray(qx, dtype=np.float64)[..., None]
+    dy = e[..., 1] - np.asarray(qy, dtype=np.float64)[..., None]
+    out = np.empty(e.shape[:-1] + (EVE_TOKEN_WIDTH,))
+    out[..., 0] = dx * inv
+    out[..., 1] = dy * inv
+    out[..., 2] = e[..., 2] * inv
+    out[..., 3] = (np.sqrt(dx * dx + dy * dy) - e[..., 2]) * inv
+    out[..., 4] = 1.0
+    return out
 
 
 def user_tokens(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDArray[np.float64], slot: Any,
-                scenario: Any, scale_m: float, num_tokens: int) -> NDArray[np.float64]:
+                scenario: Any, scale_m: float, num_tokens: int, eves: Any = None) -> NDArray[np.float64]:
     """The user tokens (see the module docstring): (M, W) for one env (``qx``, ``qy`` floats,
     ``users`` (K, 2), ``delivered`` (K,), int ``slot``), (B, M, W) for a batch ((B,) state arrays,
     (B, K, 2), (B, K)). ``delivered``: the (secure) bits each user got so far; ``num_tokens`` M
-    >= K; tokens K..M-1 are all zeros."""
+    >= K; tokens K..M-1 are all zeros. ``eves``: the episode's discs (a tuple of (x, y, r) for one
+    env, (B, J, 3) for a batch; None: the scenario's fixed discs); a user's clearance is from the
+    nearest disc edge."""
     s = scenario
+    if eves is None:
+        eves = s.eavesdroppers
     single = users.ndim == 2
     k = users.shape[-2]
     inv = 1.0 / scale_m
     if single:   # one env: the same operations on plain floats (K is a handful), the same values
-        return _tokens_one(float(qx), float(qy), users, delivered, int(slot), s, inv, num_tokens)
+        return _tokens_one(float(qx), float(qy), users, delivered, int(slot), s, inv, num_tokens, tuple(eves))
     ux, uy = users[..., 0], users[..., 1]
     dx, dy = ux - np.asarray(qx)[:, None], uy - np.asarray(qy)[:, None]
     out = np.zeros(users.shape[:-2] + (num_tokens, USER_TOKEN_WIDTH))
@@ -80,20 +110,19 @@ def user_tokens(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDArray
         tok[..., 4] = np.clip(pace_debt(delivered, slot, s) / need, -1.0, 1.0)
     else:
         tok[..., 3] = 1.0
-    ex, ey = s.eve_xy
-    wx, wy = ux - ex, uy - ey
-    tok[..., 5] = (np.sqrt(wx * wx + wy * wy) - s.eve_radius_m) * inv
+    e = np.asarray(eves, dtype=np.float64)
+    e = np.broadcast_to(e, users.shape[:-2] + e.shape[-2:])[..., None, :, :]                  # (B, 1, J, 3)
+    wx, wy = ux[..., None] - e[..., 0], uy[..., None] - e[..., 1]
+    tok[..., 5] = (np.sqrt(wx * wx + wy * wy) - e[..., 2]).min(axis=-1) * inv
     tok[..., 6] = 1.0
     return out
 
 
 def _tokens_one(qx: float, qy: float, users: NDArray[np.float64], delivered: NDArray[np.float64], slot: int,
-                s: Any, inv: float, num_tokens: int) -> NDArray[np.float64]:
+                s: Any, inv: float, num_tokens: int, eves: tuple[Any, ...]) -> NDArray[np.float64]:
     """:func:`user_tokens` of one env, in the batch path's order of operations."""
     need = s.num_slots * s.slot_s * s.r_min_bps
     owed = need * ((slot + 1) / s.num_slots)        # pace_debt's need (n + 1) / N
-    ex, ey = s.eve_xy
-    r_e = s.eve_radius_m
     row: list[float] = []
     for (ux, uy), b in zip(users.tolist(), delivered.tolist()):
         dx, dy = ux - qx, uy - qy
@@ -104,12 +133,15 @@ def _tokens_one(qx: float, qy: float, users: NDArray[np.float64], delivered: NDA
             debt = -1.0 if debt < -1.0 else (1.0 if debt > 1.0 else debt)
         else:
             frac, debt = 1.0, 0.0
-        wx, wy = ux - ex, uy - ey
-        row += (dx * inv, dy * inv, math.sqrt(dx * dx + dy * dy) * inv, frac, debt,
-                (math.sqrt(wx * wx + wy * wy) - r_e) * inv, 1.0)
+        clear = math.inf
+        for ex, ey, r_e in eves:
+            wx, wy = ux - ex, uy - ey
+            gap = math.sqrt(wx * wx + wy * wy) - r_e
+            clear = gap if gap < clear else clear
+        row += (dx * inv, dy * inv, math.sqrt(dx * dx + dy * dy) * inv, frac, debt, clear * inv, 1.0)
     row += [0.0] * ((num_tokens - len(users)) * USER_TOKEN_WIDTH)
     return np.array(row).reshape(num_tokens, USER_TOKEN_WIDTH)
 
 
-__all__ = ["GEOMETRY_FEATURES", "USER_TOKEN_FEATURES", "USER_TOKEN_WIDTH", "global_size", "set_layout",
-           "user_tokens"]
+__all__ = ["EVE_TOKEN_FEATURES", "EVE_TOKEN_WIDTH", "GEOMETRY_FEATURES", "USER_TOKEN_FEATURES", "USER_TOKEN_WIDTH",
+           "disc_tokens", "global_size", "set_layout", "user_tokens"]

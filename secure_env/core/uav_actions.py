@@ -44,7 +44,7 @@ from secure_env.core.ofdma import squared_distance_xy, subcarrier_rate
 from secure_env.core.quantum_uav import (budget_for_photons, budget_phase, decode_qkd_action, qkd_phase, rule_phase,
                                          secure_fraction)
 from secure_env.core.safety import safe_velocity
-from secure_env.core.secrecy import leakage_power_cap, worst_case_eve_distance_sq_xy
+from secure_env.core.secrecy import leakage_power_cap, worst_case_disc_distance_sq
 
 ACTION_MODES = ("full", "compact", "velocity")
 #: number of geometry features the learnable modes add to the observation
@@ -157,12 +157,14 @@ def _min(a: Any, b: Any) -> Any:
 
 def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotConstants, scenario: Any,
                 qx: Any, qy: Any, pvx: Any, pvy: Any, slot: Any, users: NDArray[np.float64],
-                delivered: NDArray[np.float64]) -> dict[str, Any]:
+                delivered: NDArray[np.float64], eves: Any = None) -> dict[str, Any]:
     """Decode the action of one slot (1-D ``a``, floats for the state) or of a batch ((B, n) ``a``,
     (B,) state arrays) into what the slot flies and transmits.
 
     ``slot`` = slots played before this one (0 .. N-1), ``users`` (K, 2) or (B, K, 2),
-    ``delivered`` (K,) or (B, K) the (secure) bits each user got so far. Returns ``vx``, ``vy``,
+    ``delivered`` (K,) or (B, K) the (secure) bits each user got so far, ``eves`` the episode's
+    eavesdropper discs (a tuple of (x, y, r) triples for one env, (B, J, 3) for a batch; None:
+    ``c.eve_discs``): the leakage cap is the tightest over every disc. Returns ``vx``, ``vy``,
     ``speed``, ``flight_w``, ``qx``, ``qy`` (the serving position), ``power_w`` and ``user``
     (..., N_F), ``velocity_projected``, ``power_projected``, ``qkd_budget_s`` (QuantumUav with QKD
     on; else None), ``qkd_phase`` (their :func:`~secure_env.core.quantum_uav.qkd_phase` at the
@@ -207,8 +209,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
                            "safety_velocity_blend": blend, "safety_velocity_change_mps": v_change}
     needs_cap = safety or mode == "velocity"
     if needs_cap:
-        ex, ey = c.eve_xy
-        d_e2 = worst_case_eve_distance_sq_xy(nqx - ex, nqy - ey, c.eve_radius_m, c.altitude_m)
+        d_e2 = worst_case_disc_distance_sq(nqx, nqy, c.eve_discs if eves is None else eves, c.altitude_m)
         cap = leakage_power_cap(c.gamma_tol, c.gamma0, d_e2)
     cut = 0.0 if single else np.zeros(np.shape(qx))
     reserved_total = 0 if single else np.zeros(np.shape(qx), dtype=np.int64)

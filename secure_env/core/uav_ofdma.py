@@ -21,7 +21,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from secure_env.core.flight import RotorParams, flight_power
 from secure_env.core.ofdma import energy_efficiency, squared_distance_xy, subcarrier_rate, total_power
-from secure_env.core.secrecy import leakage_power_cap, leakage_snr, worst_case_eve_distance_sq_xy
+from secure_env.core.secrecy import (binding_disc, leakage_power_cap, leakage_snr, sample_in_discs,
+                                    worst_case_disc_distance_sq)
 
 #: relative slack on the leakage limit before a slot counts as violating it: float32 actions
 #: cannot land exactly on the cap (a planner at the cap is off by about 1e-7)
@@ -44,8 +45,7 @@ class SlotConstants:
     v_max_mps: float
     dv_max_mps: float
     gamma_tol: float
-    eve_xy: tuple[float, float]
-    eve_radius_m: float
+    eve_discs: tuple[tuple[float, float, float], ...]   # the J fixed discs (x, y, r_E); per episode when drawn
     rotor: RotorParams
 
     @classmethod
@@ -54,7 +54,7 @@ class SlotConstants:
                    subcarrier_hz=s.subcarrier_hz, gamma0=s.gamma0, altitude_m=s.altitude_m,
                    peak_power_w=s.peak_power_w, p_max_w=s.p_max_w, circuit_power_w=s.circuit_power_w,
                    v_max_mps=s.v_max_mps, dv_max_mps=s.dv_max_mps, gamma_tol=s.gamma_tol,
-                   eve_xy=tuple(s.eve_xy), eve_radius_m=s.eve_radius_m, rotor=s.rotor_params)
+                   eve_discs=s.eavesdroppers, rotor=s.rotor_params)
 
 
 # -- action codec ---------------------------------------------------------------------------------
@@ -242,11 +242,12 @@ def cap_transmit_power(power_w: ArrayLike, speed_mps: Any, c: SlotConstants
 
 def slot_outcome_xy(qx: Any, qy: Any, speed_mps: Any, power_w: NDArray[np.float64], user: NDArray[np.int64],
                     user_xy: NDArray[np.float64], c: SlotConstants, flight_w: Any = None,
-                    snr_per_watt: Any = None) -> dict[str, Any]:
+                    snr_per_watt: Any = None, eves: Any = None) -> dict[str, Any]:
     """:func:`slot_outcome` on components: UAV position (qx, qy) and speed as floats (one slot,
     1-D ``power_w``/``user``, scalar results) or as arrays of the batch shape. ``flight_w`` may
     pass P_fly(speed) and ``snr_per_watt`` the users' gamma0 / d^2 (..., K) at (qx, qy) when the
-    caller has them already."""
+    caller has them already; ``eves`` this episode's discs (a tuple of (x, y, r) for one slot,
+    (..., J, 3) for a batch; None: ``c.eve_discs``)."""
     single = power_w.ndim == 1
     if snr_per_watt is None:
         users = np.asarray(user_xy, dtype=np.float64)
@@ -275,8 +276,7 @@ def slot_outcome_xy(qx: Any, qy: Any, speed_mps: Any, power_w: NDArray[np.float6
         p_tx, p_peak_sub = power_w.sum(axis=-1), power_w.max(axis=-1)
     p_fly = flight_power(speed_mps, c.rotor) if flight_w is None else flight_w
     p_tot = total_power(p_tx, c.circuit_power_w, p_fly)
-    ex, ey = c.eve_xy
-    d_e2 = worst_case_eve_distance_sq_xy(qx - ex, qy - ey, c.eve_radius_m, c.altitude_m)
+    d_e2 = worst_case_disc_distance_sq(qx, qy, c.eve_discs if eves is None else eves, c.altitude_m)
     leak_max = leakage_snr(p_peak_sub, c.gamma0, d_e2)
     bits = float(bits_per_user.sum()) if single else bits_per_user.sum(axis=-1)
     return {
@@ -286,20 +286,24 @@ def slot_outcome_xy(qx: Any, qy: Any, speed_mps: Any, power_w: NDArray[np.float6
         "flight_power_w": p_fly,
         "transmit_power_w": p_tx,
         "leakage_snr_max": leak_max,
+        "peak_subcarrier_power_w": p_peak_sub,
         "leakage_excess": _positive_part(leak_max / c.gamma_tol - (1.0 + LEAKAGE_RTOL)),
         "power_excess": _positive_part(p_tot / c.p_max_w - 1.0),
     }
 
 
 def slot_outcome(position: ArrayLike, velocity: ArrayLike, power_w: ArrayLike, user: ArrayLike,
-                 user_xy: ArrayLike, c: SlotConstants) -> dict[str, NDArray[Any]]:
+                 user_xy: ArrayLike, c: SlotConstants, eves: Any = None) -> dict[str, NDArray[Any]]:
     """Bits, energy and leakage of slots flown at ``velocity`` and served from ``position``.
 
     ``position``, ``velocity`` (..., 2); ``power_w``, ``user`` (..., N_F) (powers already within
     the slot's budget); ``user_xy`` (K, 2) or (..., K, 2). Keys: ``bits_per_user`` (..., K),
-    ``bits``, ``energy_j``, ``flight_power_w``, ``transmit_power_w``, ``leakage_snr_max``,
-    ``leakage_excess`` (relative excess of the worst subcarrier over gamma_tol, beyond
-    :data:`LEAKAGE_RTOL`), ``power_excess`` (relative excess of the total power over P_max).
+    ``bits``, ``energy_j``, ``flight_power_w``, ``transmit_power_w``, ``leakage_snr_max`` (worst
+    case over every disc), ``peak_subcarrier_power_w``, ``leakage_excess`` (relative excess of the
+    worst subcarrier over gamma_tol, beyond :data:`LEAKAGE_RTOL`), ``power_excess`` (relative
+    excess of the total power over P_max).
+    ``eves``: the discs (J, 3) or (..., J, 3) when not ``c.eve_discs``; the leakage is the worst
+    case over every disc.
     """
     q = np.asarray(position, dtype=np.float64)
     v = np.asarray(velocity, dtype=np.float64)
@@ -307,18 +311,19 @@ def slot_outcome(position: ArrayLike, velocity: ArrayLike, power_w: ArrayLike, u
     u = np.asarray(user, dtype=np.int64)
     speed = np.sqrt(np.sum(v * v, axis=-1))
     if p.ndim == 1:
-        return slot_outcome_xy(float(q[0]), float(q[1]), float(speed), p, u, np.asarray(user_xy), c)
-    return slot_outcome_xy(q[..., 0], q[..., 1], speed, p, u, np.asarray(user_xy), c)
+        e = None if eves is None else tuple(tuple(float(x) for x in d) for d in np.asarray(eves).reshape(-1, 3))
+        return slot_outcome_xy(float(q[0]), float(q[1]), float(speed), p, u, np.asarray(user_xy), c, eves=e)
+    return slot_outcome_xy(q[..., 0], q[..., 1], speed, p, u, np.asarray(user_xy), c, eves=eves)
 
 
 def trajectory_outcome(positions: ArrayLike, velocities: ArrayLike, power_w: ArrayLike, user: ArrayLike,
-                       user_xy: ArrayLike, c: SlotConstants) -> dict[str, Any]:
+                       user_xy: ArrayLike, c: SlotConstants, eves: Any = None) -> dict[str, Any]:
     """:func:`slot_outcome` over a whole plan (slots on the leading axis) plus the mission totals.
 
     Adds ``energy_efficiency_bits_per_joule`` (eq. (9)), ``mean_rate_bps`` (K,) (C6's
     mission-average rate) and ``total_bits``, ``total_energy_j``.
     """
-    out: dict[str, Any] = slot_outcome(positions, velocities, power_w, user, user_xy, c)
+    out: dict[str, Any] = slot_outcome(positions, velocities, power_w, user, user_xy, c, eves=eves)
     n = np.shape(positions)[0]
     out["total_bits"] = float(out["bits"].sum())
     out["total_energy_j"] = float(out["energy_j"].sum())
@@ -329,20 +334,31 @@ def trajectory_outcome(positions: ArrayLike, velocities: ArrayLike, power_w: Arr
 
 def observation_features(c: SlotConstants, scale_m: float, start_xy: tuple[float, float],
                          end_xy: tuple[float, float], num_slots: int, qx: Any, qy: Any, vx: Any, vy: Any,
-                         slots_left: Any) -> list[Any]:
+                         slots_left: Any, eves: Any = None) -> list[Any]:
     """The 12 geometry features that open the UAV envs' observation (floats or batch arrays):
     position - q0, velocity / V_max, slots left / N, offset to qF, reach margin, offset to the
-    eavesdropper estimate, r_E, log10 of the whole-band leakage cap over P_peak (see the env)."""
+    eavesdropper estimate, r_E, log10 of the whole-band leakage cap over P_peak (see the env).
+    With J discs (``eves``: a tuple of (x, y, r) for one env, (B, J, 3) for a batch; None:
+    ``c.eve_discs``) the disc is the binding one (:func:`~secure_env.core.secrecy.binding_disc`)
+    and the cap the one of every disc."""
     inv = 1.0 / scale_m
     ex, ey = end_xy[0] - qx, end_xy[1] - qy
     margin = (slots_left * c.v_max_mps * c.slot_s - (ex * ex + ey * ey) ** 0.5) * inv
-    wx, wy = c.eve_xy
-    d_e2 = worst_case_eve_distance_sq_xy(qx - wx, qy - wy, c.eve_radius_m, c.altitude_m)
+    discs = c.eve_discs if eves is None else eves
+    if isinstance(discs, tuple) and isinstance(qx, float):
+        wx, wy, r_e = discs[binding_disc(qx, qy, discs, c.altitude_m)] if len(discs) > 1 else discs[0]
+    else:
+        arr = np.asarray(discs, dtype=np.float64)
+        arr = np.broadcast_to(arr, np.shape(qx) + arr.shape[-2:])
+        j = binding_disc(qx, qy, arr, c.altitude_m)
+        pick = np.take_along_axis(arr, np.asarray(j)[..., None, None], axis=-2)[..., 0, :]
+        wx, wy, r_e = pick[..., 0], pick[..., 1], pick[..., 2]
+    d_e2 = worst_case_disc_distance_sq(qx, qy, discs, c.altitude_m)
     band = c.num_subcarriers * leakage_power_cap(c.gamma_tol, c.gamma0, d_e2) / c.peak_power_w
     log_band = np.log10(band) if isinstance(band, np.ndarray) else math.log10(band)
     return [(qx - start_xy[0]) * inv, (qy - start_xy[1]) * inv, vx / c.v_max_mps, vy / c.v_max_mps,
             slots_left / num_slots, ex * inv, ey * inv, margin, (wx - qx) * inv, (wy - qy) * inv,
-            c.eve_radius_m * inv + 0.0 * qx, log_band]
+            r_e * inv + 0.0 * qx, log_band]
 
 
 def sample_users(rng: np.random.Generator, scenario: Any, batch_shape: tuple[int, ...] = ()
@@ -353,3 +369,113 @@ def sample_users(rng: np.random.Generator, scenario: Any, batch_shape: tuple[int
         return np.broadcast_to(np.asarray(scenario.user_xy, dtype=np.float64), batch_shape + (k, 2)).copy()
     lo, hi = (np.asarray(corner, dtype=np.float64) for corner in scenario.user_area_xy)
     return lo + (hi - lo) * rng.random(batch_shape + (k, 2))
+
+
+def sample_eves(rng: np.random.Generator, scenario: Any, batch_shape: tuple[int, ...] = ()
+                ) -> NDArray[np.float64]:
+    """Eavesdropper discs (..., J, 3) of (x, y, r_E): the scenario's fixed discs, or with
+    ``random_eves=True`` J centres uniform in ``eve_area`` and radii ``eve_radius_m`` (or uniform in
+    ``eve_radius_range_m``), drawn from ``rng`` (after the users: a layout's users do not depend on
+    whether its eavesdroppers are drawn)."""
+    if not scenario.random_eves:
+        fixed = np.asarray(scenario.eavesdroppers, dtype=np.float64)
+        return np.broadcast_to(fixed, batch_shape + fixed.shape).copy()
+    j = scenario.num_eve_discs
+    lo, hi = (np.asarray(corner, dtype=np.float64) for corner in scenario.eve_area)
+    centres = lo + (hi - lo) * rng.random(batch_shape + (j, 2))
+    if scenario.eve_radius_range_m is None:
+        radii = np.full(batch_shape + (j, 1), float(scenario.eve_radius_m))
+    else:
+        r0, r1 = scenario.eve_radius_range_m
+        radii = r0 + (r1 - r0) * rng.random(batch_shape + (j, 1))
+    return np.concatenate([centres, radii], axis=-1)
+
+
+def eve_truth_rng(rng: np.random.Generator) -> np.random.Generator:
+    """The generator of an episode's true eavesdropper positions: ``rng``'s bit generator jumped
+    ahead (a copy; ``rng`` itself is not advanced, so drawing the truth changes no other draw of
+    the episode or of the episodes after it), seeded by the env's generator as every draw is."""
+    return np.random.Generator(rng.bit_generator.jumped())
+
+
+def sample_eve_truth(rng: np.random.Generator, eves: ArrayLike) -> NDArray[np.float64]:
+    """Each eavesdropper's true position, uniform in its disc: (..., J, 3) -> (..., J, 2), drawn
+    from :func:`eve_truth_rng` of the env's generator."""
+    return sample_in_discs(eve_truth_rng(rng), eves)
+
+
+def realised_secrecy(qx: Any, qy: Any, power_w: NDArray[np.float64], user: NDArray[np.int64],
+                     snr_per_watt: NDArray[np.float64], eves: Any, truth_xy: NDArray[np.float64],
+                     c: SlotConstants) -> dict[str, Any]:
+    """The slot's secrecy against the worst case and against the true eavesdroppers (reported,
+    never constrained: the objective and C7 stay worst-case).
+
+    ``snr_per_watt`` (..., K) the users' gamma0 / d^2 at the serving position (qx, qy); ``eves``
+    (..., J, 3) the discs, ``truth_xy`` (..., J, 2) the true positions. Returns
+    ``secrecy_rate_bps`` (sum over subcarriers of W [log2(1 + p g_k) - log2(1 + p g_E)]^+ with
+    g_E the worst case over every disc: the rate the worst case guarantees),
+    ``realised_secrecy_rate_bps`` (the same with g_E the strongest true eavesdropper) and
+    ``realised_leakage_snr_max`` (the largest SNR any true eavesdropper gets on any subcarrier),
+    ``leakage_snr_max`` (the same at the worst-case points: what C7 bounds).
+    """
+    e = np.asarray(eves, dtype=np.float64)
+    t = np.asarray(truth_xy, dtype=np.float64)
+    qx_, qy_ = np.asarray(qx, dtype=np.float64)[..., None], np.asarray(qy, dtype=np.float64)[..., None]
+    d_wc = worst_case_disc_distance_sq(np.asarray(qx, dtype=np.float64), np.asarray(qy, dtype=np.float64), e,
+                                       c.altitude_m)
+    d_true = ((t[..., 0] - qx_) ** 2 + (t[..., 1] - qy_) ** 2 + c.altitude_m ** 2).min(axis=-1)
+    p = np.asarray(power_w, dtype=np.float64)
+    g_user = np.take_along_axis(np.broadcast_to(snr_per_watt, user.shape[:-1] + np.shape(snr_per_watt)[-1:]),
+                                user, axis=-1)
+    served = 1.0 + p * g_user
+
+    def rate_against(d2: Any) -> Any:
+        # W [log2(1 + p g_k) - log2(1 + p g_E)]^+ as one logarithm of the quotient
+        leaked = 1.0 + p * (c.gamma0 / np.asarray(d2)[..., None])
+        return c.subcarrier_hz * np.log2(np.maximum(served / leaked, 1.0)).sum(axis=-1)
+
+    peak = p.max(axis=-1)
+    out = {"secrecy_rate_bps": rate_against(d_wc), "realised_secrecy_rate_bps": rate_against(d_true),
+           "realised_leakage_snr_max": peak * c.gamma0 / d_true, "leakage_snr_max": peak * c.gamma0 / d_wc}
+    if p.ndim == 1:
+        return {key: float(v) for key, v in out.items()}
+    return out
+
+
+def episode_secrecy(qx: NDArray[np.float64], qy: NDArray[np.float64], power_w: NDArray[np.float64],
+                    user: NDArray[np.int64], user_xy: NDArray[np.float64], eves: ArrayLike,
+                    truth_xy: ArrayLike, c: SlotConstants) -> dict[str, float]:
+    """A mission's secrecy from its N slots (positions (N,), ``power_w``/``user`` (N, N_F)):
+    ``secrecy_rate_bps`` and ``realised_secrecy_rate_bps`` (mission averages of
+    :func:`realised_secrecy`'s slot rates), ``realised_leakage_snr_max`` and
+    ``worst_case_leakage_snr_max`` (largest over slots). The slot values are summed one slot at a
+    time, in order, as the vector env accumulates them."""
+    g = c.gamma0 / squared_distance_xy(user_xy[:, 0] - qx[:, None], user_xy[:, 1] - qy[:, None], c.altitude_m)
+    n = len(qx)
+    r = realised_secrecy(qx, qy, power_w, user, g, np.broadcast_to(eves, (n,) + np.shape(eves)),
+                         np.broadcast_to(truth_xy, (n,) + np.shape(truth_xy)), c)
+    wc = real = 0.0
+    for a, b in zip(r["secrecy_rate_bps"].tolist(), r["realised_secrecy_rate_bps"].tolist()):
+        wc += a
+        real += b
+    return {"secrecy_rate_bps": wc / n, "realised_secrecy_rate_bps": real / n,
+            "realised_leakage_snr_max": float(r["realised_leakage_snr_max"].max()),
+            "worst_case_leakage_snr_max": float(r["leakage_snr_max"].max())}
+
+
+def fixed_layout(scenario: Any, user_xy: ArrayLike, eves: ArrayLike) -> Any:
+    """``scenario`` with an episode's drawn users (k, 2) and eavesdropper discs (J, 3) written in as
+    fixed values (``random_users``/``random_eves`` off; with ``num_users_range`` the episode's k
+    users, K = k): what a planner plans. ``scenario`` itself when it draws neither."""
+    import dataclasses
+
+    changes: dict[str, Any] = {}
+    if scenario.random_users:
+        users = tuple(tuple(u) for u in np.asarray(user_xy, dtype=float).tolist())
+        changes.update(random_users=False, user_xy=users, num_users=len(users), num_users_range=None)
+    if scenario.random_eves:
+        fields = {f.name: f.default for f in dataclasses.fields(scenario)}
+        changes.update(random_eves=False, num_eves=None, eve_radius_range_m=None, eve_area_xy=None,
+                       eve_xy=fields["eve_xy"], eve_radius_m=fields["eve_radius_m"],
+                       eve_discs=tuple(tuple(d) for d in np.asarray(eves, dtype=float).tolist()))
+    return dataclasses.replace(scenario, **changes) if changes else scenario

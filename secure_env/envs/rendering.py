@@ -177,10 +177,12 @@ _UAV_CBAR = (536.0, 128.0, 12.0, 312.0)
 _UAV_LEGEND_TOP = 76.0
 
 
-def uav_ofdma_figure(scenario: Any, users: np.ndarray, path: np.ndarray, tx_power: np.ndarray) -> Any:
-    """The mission seen from above: users (numbered), the eavesdropper's estimate and uncertainty
-    disc (to scale), start and destination, the path so far with each slot's serving position
-    coloured by that slot's transmit power, and the UAV now."""
+def uav_ofdma_figure(scenario: Any, users: np.ndarray, path: np.ndarray, tx_power: np.ndarray,
+                     eves: np.ndarray | None = None, truth: np.ndarray | None = None) -> Any:
+    """The mission seen from above: users (numbered), each eavesdropper's estimate and uncertainty
+    disc (to scale; ``eves`` (J, 3), default the scenario's fixed discs) and, where ``truth`` (J, 2)
+    is given, its true position (a small red dot), start and destination, the path so far with each
+    slot's serving position coloured by that slot's transmit power, and the UAV now."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -193,16 +195,21 @@ def uav_ofdma_figure(scenario: Any, users: np.ndarray, path: np.ndarray, tx_powe
     users = np.asarray(users, dtype=np.float64).reshape(-1, 2)
     path = np.asarray(path, dtype=np.float64).reshape(-1, 2)
     tx_power = np.asarray(tx_power, dtype=np.float64)
-    eve = np.asarray(scenario.eve_xy, dtype=np.float64)
-    radius = max(float(scenario.eve_radius_m), 1.0)
-    _fit_view(ax, np.vstack([users, [scenario.start_xy, scenario.end_xy, eve - radius, eve + radius], path]))
+    discs = np.asarray(scenario.eavesdroppers if eves is None else eves, dtype=np.float64).reshape(-1, 3)
+    radii = np.maximum(discs[:, 2], 1.0)
+    _fit_view(ax, np.vstack([users, [scenario.start_xy, scenario.end_xy], discs[:, :2] - radii[:, None],
+                             discs[:, :2] + radii[:, None], path]))
 
     norm = Normalize(0.0, scenario.peak_power_w)
     cmap = "plasma"
     disc_face, disc_edge = (0.84, 0.15, 0.16, 0.15), "tab:red"
     ax.plot(path[:, 0], path[:, 1], color="0.55", lw=1.0, zorder=2)
-    ax.add_patch(Circle(eve, radius, facecolor=disc_face, edgecolor=disc_edge, lw=1.2, zorder=2.5))
-    ax.plot(*eve, marker="x", color="tab:red", markersize=7, mew=1.5, ls="none", zorder=4)
+    for (x, y, _), r in zip(discs, radii):
+        ax.add_patch(Circle((x, y), r, facecolor=disc_face, edgecolor=disc_edge, lw=1.2, zorder=2.5))
+    ax.plot(discs[:, 0], discs[:, 1], marker="x", color="tab:red", markersize=7, mew=1.5, ls="none", zorder=4)
+    if truth is not None:
+        t = np.asarray(truth, dtype=np.float64).reshape(-1, 2)
+        ax.plot(t[:, 0], t[:, 1], marker=".", color="tab:red", markersize=5, ls="none", zorder=4)
     if len(tx_power):
         ax.scatter(path[1:, 0], path[1:, 1], c=tx_power, cmap=cmap, norm=norm, s=16, zorder=3)
     ax.scatter(users[:, 0], users[:, 1], marker="s", s=42, color="tab:blue", edgecolors="k", linewidths=0.6,
@@ -215,9 +222,12 @@ def uav_ofdma_figure(scenario: Any, users: np.ndarray, path: np.ndarray, tx_powe
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.tick_params(labelsize=8)
-    marks = np.vstack([_boxes(ax, users, 5.0), _boxes(ax, [scenario.start_xy, scenario.end_xy, eve, path[-1]], 7.0),
+    marks = np.vstack([_boxes(ax, users, 5.0), _boxes(ax, [scenario.start_xy, scenario.end_xy, *discs[:, :2], path[-1]],
+                                                       7.0),
                        _boxes(ax, path[1:], 3.0)])
-    notes = [(xy, f"user {k + 1}", {}) for k, xy in enumerate(users)] + [(eve, "eavesdropper", {"color": "tab:red"})]
+    many = len(discs) > 1
+    notes = [(xy, f"user {k + 1}", {}) for k, xy in enumerate(users)] + [
+        (d[:2], f"eavesdropper {j + 1}" if many else "eavesdropper", {"color": "tab:red"}) for j, d in enumerate(discs)]
     _annotate(ax, fig.canvas.get_renderer(), notes, marks)
     n = len(tx_power)
     if n:
@@ -231,7 +241,8 @@ def uav_ofdma_figure(scenario: Any, users: np.ndarray, path: np.ndarray, tx_powe
                Line2D([], [], marker="x", color="tab:red", markersize=7, mew=1.5, ls="none",
                       label="eavesdropper estimate"),
                Patch(facecolor=disc_face, edgecolor=disc_edge,
-                     label=f"eavesdropper disc (r_E = {scenario.eve_radius_m:g} m)"),
+                     label=(f"eavesdropper discs (J = {len(discs)})" if many
+                            else f"eavesdropper disc (r_E = {discs[0, 2]:g} m)")),
                Line2D([], [], marker="^", color="k", mfc="none", markersize=9, mew=1.6, ls="none", label="UAV now"),
                Line2D([], [], color="0.55", lw=1.0, label="path"),
                Line2D([], [], marker="o", color=colormaps[cmap](0.6),
@@ -241,6 +252,7 @@ def uav_ofdma_figure(scenario: Any, users: np.ndarray, path: np.ndarray, tx_powe
     return fig
 
 
-def render_uav_ofdma(scenario: Any, users: np.ndarray, path: np.ndarray, tx_power: np.ndarray) -> np.ndarray:
+def render_uav_ofdma(scenario: Any, users: np.ndarray, path: np.ndarray, tx_power: np.ndarray,
+                     eves: np.ndarray | None = None, truth: np.ndarray | None = None) -> np.ndarray:
     """:func:`uav_ofdma_figure` as an RGB array (``UAV_SIZE``)."""
-    return _figure_to_rgb(uav_ofdma_figure(scenario, users, path, tx_power))
+    return _figure_to_rgb(uav_ofdma_figure(scenario, users, path, tx_power, eves, truth))

@@ -2,6 +2,7 @@
 and its native vector env."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -11,7 +12,7 @@ from gymnasium import spaces
 
 from secure_env.core import tokens, uav_actions
 from secure_env.core import uav_ofdma as model
-from secure_env.core.ofdma import energy_efficiency_scalar
+from secure_env.core.ofdma import energy_efficiency_scalar, squared_distance_xy
 from secure_env.envs.batched import BatchedEnv, PlayResult
 from secure_env.scenarios import UavOfdmaScenario, make_scenario
 
@@ -120,6 +121,16 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
     else; ``env.observation_layout`` gives (G, W, M) for an order-free encoder
     (``agents.encoders.UserSetExtractor``).
 
+    ## Several and uncertain eavesdroppers, any number of users (extension)
+    ``eve_discs`` (J discs) or ``random_eves`` (J = ``num_eves`` discs drawn per reset): the cap and
+    the leakage are the worst case over every disc; the flat observation's disc features are the
+    binding disc's; the set observation appends one token per disc
+    (:func:`secure_env.core.tokens.disc_tokens`). Each eavesdropper's true position is drawn in its
+    disc at reset (reported through ``realised_*`` episode metrics only). ``num_users_range``
+    draws k users per episode: spaces sized for K = ``num_users``, absent users' action entries
+    ignored and their observation entries zero, with a K-entry mask at the end of the flat
+    observation. Details: ``docs/envs/uav_secure_ofdma.md``.
+
     ## Reward
     ``(EE_n - EE_{n-1}) / 1000 - leakage_penalty (leakage_excess + power_excess)``, where EE_n is
     total bits / total energy of slots 1..n (EE_0 = 0), ``leakage_excess`` the relative excess of
@@ -152,7 +163,10 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
     ``cost_destination``, for safe RL). At the last step ``episode_metrics``:
     ``energy_efficiency_bits_per_joule``, ``min_rate_shortfall_bps`` (largest R_min - R_k, >= 0),
     ``min_user_rate_bps``, ``final_position_error_m``, ``destination_reached``,
-    ``leakage_violations`` (slots), ``power_violations`` (slots), ``total_bits``, ``total_energy_j``.
+    ``leakage_violations`` (slots), ``power_violations`` (slots), ``total_bits``, ``total_energy_j``,
+    ``secrecy_rate_bps`` and ``realised_secrecy_rate_bps`` (mission-average secrecy rate against the
+    worst case and against the true eavesdroppers), ``realised_leakage_snr_max``,
+    ``worst_case_leakage_snr_max``. ``peak_subcarrier_power_w`` every step.
 
     ## Arguments
     ``gym.make("secure_env/UavSecureOfdma-v0", **kw)`` with any field of
@@ -181,6 +195,8 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
             raise ValueError(f"scenario must be a cai2019 (UavOfdmaScenario) scenario, got {type(s).__name__}")
         self.scenario: UavOfdmaScenario = s
         self.constants = model.SlotConstants.from_scenario(s)
+        self._base_constants = self.constants      # K = the most users; self.constants has the episode's K
+        self._variable_k = s.num_users_range is not None
         k, nf = s.num_users, s.num_subcarriers
         self._mode = s.action_mode
         self._safety = uav_actions.safety_default(s.action_mode, s.safety_layer)
@@ -192,22 +208,49 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         self._tokens = s.user_tokens
         if self._set_obs:
             lay = tokens.set_layout(s)
-            size = lay["global_dim"] + lay["num_tokens"] * lay["token_dim"]
+            size = lay["global_dim"] + lay["num_tokens"] * lay["token_dim"] + s.eve_tokens * tokens.EVE_TOKEN_WIDTH
         else:
             size = 12 + 3 * k + (uav_actions.LAYOUT_FEATURES if self._layout_obs else 0)
+            size += k if self._variable_k else 0            # the user mask
         self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, shape=(size,), dtype=np.float32)
         self._scale = max(s.trip_m, s.v_max_mps * s.slot_s)
         self._start = np.asarray(s.start_xy, dtype=np.float64)
         self._end = np.asarray(s.end_xy, dtype=np.float64)
-        self._eve = np.asarray(s.eve_xy, dtype=np.float64)
-        self._users = model.sample_users(np.random.default_rng(0), s)
-        self._user_list = [tuple(u) for u in self._users.tolist()]
+        self._set_users(model.sample_users(np.random.default_rng(0), s), s.user_range[1])
+        self._set_eves(model.sample_eves(np.random.default_rng(0), s), np.asarray(s.eavesdroppers)[:, :2])
         self._need = s.num_slots * s.slot_s * s.r_min_bps
         self._reset_state()
         self._needs_reset = True      # step() before the first reset() is an error
 
+    def _set_users(self, users: np.ndarray, k: int) -> None:
+        """This episode's users: the first ``k`` of the K drawn (``num_users_range``: k varies per
+        episode; the physics then runs on the k users with constants of K = k)."""
+        self._users = users[:k]
+        self._user_list = [tuple(u) for u in self._users.tolist()]
+        if k != self.constants.num_users:
+            self.constants = dataclasses.replace(self._base_constants, num_users=k)
+
+    def _active_action(self, a: np.ndarray) -> np.ndarray:
+        """The action entries of the episode's k users (``num_users_range``): the compact mode's
+        shares and both modes' QKD budgets of users k..K-1 are dropped (they act on nobody)."""
+        s, k = self.scenario, len(self._users)
+        big = s.num_users
+        if k == big or self._mode == "velocity":
+            return a
+        if self._mode == "compact":
+            head = a[:3 + k]
+            return np.concatenate([head, a[3 + big:3 + big + k]]) if a.shape[0] > 3 + big else head
+        nf_part = model.action_size(s.num_subcarriers)
+        return a[:nf_part + k] if a.shape[0] > nf_part else a
+
+    def _set_eves(self, eves: np.ndarray, truth: np.ndarray) -> None:
+        """This episode's eavesdropper discs (J, 3) and their true positions (J, 2)."""
+        self._eves = eves
+        self._eve_tuple = tuple(tuple(d) for d in eves.tolist())     # floats: the one-env fast path
+        self._eve_truth = truth
+
     def _reset_state(self) -> None:
-        k = self.scenario.num_users
+        k = len(self._users)
         self._qx, self._qy = float(self._start[0]), float(self._start[1])
         self._vx, self._vy = 0.0, 0.0
         self._slot = 0
@@ -220,6 +263,10 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         self._power_violations = 0
         self._path = [(self._qx, self._qy)]
         self._tx_power: list[float] = []
+        if not hasattr(self, "_served_power"):      # each slot's powers and users, for the realised secrecy
+            n, nf = self.scenario.num_slots, self.scenario.num_subcarriers
+            self._served_power = np.zeros((n, nf))
+            self._served_user = np.zeros((n, nf), dtype=np.int64)
 
     # -- hooks for envs built on this one (QuantumUav-v0) ------------------------------------
     def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: float, qy: float,
@@ -232,9 +279,42 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
 
     # -- planner interface -------------------------------------------------------------------
     def geometry(self) -> dict[str, np.ndarray]:
-        """Copies of this episode's layout: ``user_xy`` (K, 2), ``eve_xy``, ``start_xy``, ``end_xy``."""
-        return {"user_xy": self._users.copy(), "eve_xy": self._eve.copy(),
-                "start_xy": self._start.copy(), "end_xy": self._end.copy()}
+        """Copies of this episode's layout: ``user_xy`` (K, 2), ``eve_discs`` (J, 3) of (x, y, r_E),
+        ``eve_xy`` (the first disc's centre, (2,)), ``eve_truth_xy`` (J, 2) the eavesdroppers' true
+        positions (drawn in their discs; never used by the objective or the constraints),
+        ``start_xy``, ``end_xy``."""
+        return {"user_xy": self._users.copy(), "eve_discs": self._eves.copy(), "eve_xy": self._eves[0, :2].copy(),
+                "eve_truth_xy": self._eve_truth.copy(), "start_xy": self._start.copy(), "end_xy": self._end.copy()}
+
+    def layout_scenario(self) -> UavOfdmaScenario:
+        """The scenario of this episode's layout, for planners: the drawn users and eavesdropper
+        discs written in as fixed values (``random_users``/``random_eves`` off); the scenario
+        itself when nothing is drawn."""
+        return model.fixed_layout(self.scenario, self._users, self._eves)
+
+    def set_layout(self, user_xy: Any, eve_discs: Any = None) -> np.ndarray:
+        """Replace this episode's layout before its first step: ``user_xy`` (k, 2) with k within
+        ``num_users_range`` (K without it) and, where given, ``eve_discs`` (J, 3) with the scenario's
+        J (their true positions are drawn again, in the new discs). Returns the new observation.
+        For flying a policy over a layout another env drew (e.g. ``env.geometry()``)."""
+        if self._needs_reset or self._slot != 0:
+            raise RuntimeError("set_layout() is for the start of an episode: call reset() first")
+        s = self.scenario
+        users = np.asarray(user_xy, dtype=np.float64).reshape(-1, 2)
+        lo, hi = s.user_range
+        if not lo <= len(users) <= hi or not np.isfinite(users).all():
+            raise ValueError(f"user_xy has {len(users)} finite points; expected {lo}..{hi}" if lo < hi
+                             else f"user_xy has {len(users)} finite points; expected {hi}")
+        padded = np.zeros((hi, 2))
+        padded[:len(users)] = users
+        self._set_users(padded, len(users))
+        if eve_discs is not None:
+            eves = np.asarray(eve_discs, dtype=np.float64).reshape(-1, 3)
+            if len(eves) != s.num_eve_discs or not np.isfinite(eves).all() or np.any(eves[:, 2] < 0):
+                raise ValueError(f"eve_discs must hold {s.num_eve_discs} finite (x, y, r >= 0) discs, got {eves.tolist()}")
+            self._set_eves(eves, model.sample_eve_truth(self.np_random, eves))
+        self._reset_state()
+        return self._obs()
 
     @property
     def observation_layout(self) -> dict[str, int] | None:
@@ -251,11 +331,16 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        self._users = model.sample_users(self.np_random, self.scenario)
-        self._user_list = [tuple(u) for u in self._users.tolist()]
+        s = self.scenario
+        users = model.sample_users(self.np_random, s)
+        lo, hi = s.user_range
+        self._set_users(users, int(self.np_random.integers(lo, hi + 1)) if self._variable_k else hi)
+        eves = model.sample_eves(self.np_random, self.scenario)
+        self._set_eves(eves, model.sample_eve_truth(self.np_random, eves))
         self._reset_state()
         self._needs_reset = False
-        return self._obs(), {"position_m": np.array((self._qx, self._qy)), "user_xy": self._users.copy()}
+        return self._obs(), {"position_m": np.array((self._qx, self._qy)), "user_xy": self._users.copy(),
+                             "eve_discs": self._eves.copy()}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         s, c = self.scenario, self.constants
@@ -268,11 +353,13 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
             raise ValueError(f"action has shape {a.shape}, expected {self.action_space.shape}")
         if not np.isfinite(a).all():
             raise ValueError("action contains NaN or inf")
+        if self._variable_k:
+            a = self._active_action(a)
         d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._qx, self._qy, self._vx, self._vy,
-                                    self._slot, self._users, self._bits_user)
+                                    self._slot, self._users, self._bits_user, self._eve_tuple)
         vx, vy, qx, qy, power, user = d["vx"], d["vy"], d["qx"], d["qy"], d["power_w"], d["user"]
         out = model.slot_outcome_xy(qx, qy, d["speed"], power, user, self._users, c, flight_w=d["flight_w"],
-                                    snr_per_watt=d["snr_per_watt"])
+                                    snr_per_watt=d["snr_per_watt"], eves=self._eve_tuple)
         extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out, d["qkd_phase"])   # subclasses: a QKD phase before the data
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
@@ -281,6 +368,8 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         reward, energy, leak, pexc, extra_cost = self._add_slot(out, extra)
         self._path.append((qx, qy))
         self._tx_power.append(out["transmit_power_w"])
+        self._served_power[self._slot - 1] = power
+        self._served_user[self._slot - 1] = user
         info: dict[str, Any] = {
             "bits": bits,
             "bits_per_user": out["bits_per_user"],
@@ -288,6 +377,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
             "flight_power_w": out["flight_power_w"],
             "transmit_power_w": out["transmit_power_w"],
             "leakage_snr_max": out["leakage_snr_max"],
+            "peak_subcarrier_power_w": out["peak_subcarrier_power_w"],
             "leakage_violation": leak > 0.0,
             "velocity_projected": d["velocity_projected"],
             "power_projected": d["power_projected"],
@@ -325,6 +415,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
                 "total_bits": self._bits,
                 "total_energy_j": self._energy,
             }
+            info["episode_metrics"].update(self._secrecy_metrics())
             if extra is not None:
                 info["episode_metrics"].update(self._episode_extra(self._ee))
         info["cost"] = (info["cost_leakage"] + info["cost_power"] + info["cost_qos"] + info["cost_destination"]
@@ -337,9 +428,16 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         from secure_env.envs.rendering import render_uav_ofdma
 
         return render_uav_ofdma(self.scenario, self._users, np.asarray(self._path, dtype=np.float64),
-                                np.asarray(self._tx_power))
+                                np.asarray(self._tx_power), self._eves, self._eve_truth)
 
     # -- helpers -----------------------------------------------------------------------------
+    def _secrecy_metrics(self) -> dict[str, float]:
+        """The mission's secrecy against the worst case and the true eavesdroppers (reported only),
+        from the slots flown: :func:`secure_env.core.uav_ofdma.episode_secrecy` over the slot axis."""
+        path = np.asarray(self._path[1:], dtype=np.float64)
+        return model.episode_secrecy(path[:, 0], path[:, 1], self._served_power, self._served_user, self._users,
+                                     self._eves, self._eve_truth, self.constants)
+
     def _obs(self) -> np.ndarray:
         if self._set_obs:
             return self._set_observation()
@@ -347,17 +445,22 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         inv = 1.0 / self._scale
         qx, qy = self._qx, self._qy
         obs = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, qx, qy,
-                                         self._vx, self._vy, s.num_slots - self._slot)
+                                         self._vx, self._vy, s.num_slots - self._slot, self._eve_tuple)
         for ux, uy in self._user_list:
             obs.append((ux - qx) * inv)
             obs.append((uy - qy) * inv)
+        absent = s.num_users - len(self._user_list)     # num_users_range: users k..K-1 are absent (zeros)
+        obs.extend([0.0] * (2 * absent))
         if self._need > 0:
             obs.extend(min(b / self._need, 1.0) for b in self._bits_user.tolist())
         else:
-            obs.extend([1.0] * s.num_users)
+            obs.extend([1.0] * len(self._user_list))
+        obs.extend([0.0] * absent)
         if self._layout_obs:
             obs.extend(uav_actions.layout_features(qx, qy, self._users, self._bits_user, self._slot, s,
                                                    self._scale).tolist())
+        if self._variable_k:
+            obs.extend([1.0] * len(self._user_list) + [0.0] * absent)
         lim = OBS_LIMIT
         return np.array([x if -lim <= x <= lim else (lim if x > lim else -lim) for x in obs], dtype=np.float32)
 
@@ -366,13 +469,17 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         s, c = self.scenario, self.constants
         qx, qy = self._qx, self._qy
         feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, qx, qy,
-                                           self._vx, self._vy, s.num_slots - self._slot)
+                                           self._vx, self._vy, s.num_slots - self._slot, self._eve_tuple)
         if self._layout_obs:
             feats.extend(uav_actions.layout_features(qx, qy, self._users, self._bits_user, self._slot, s,
                                                      self._scale, order_free=True).tolist())
-        feats.append(s.num_users / self._tokens)
-        toks = tokens.user_tokens(qx, qy, self._users, self._bits_user, self._slot, s, self._scale, self._tokens)
-        obs = np.concatenate([np.array(feats), toks.ravel()])
+        feats.append(len(self._users) / self._tokens)
+        toks = tokens.user_tokens(qx, qy, self._users, self._bits_user, self._slot, s, self._scale, self._tokens,
+                                  self._eve_tuple)
+        parts = [np.array(feats), toks.ravel()]
+        if s.eve_tokens:
+            parts.append(tokens.disc_tokens(qx, qy, self._eves, self._scale).ravel())
+        obs = np.concatenate(parts)
         return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
 
 
@@ -384,6 +491,10 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
     def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
         super().__init__(num_envs, **kwargs)
         t = self._template
+        if t.scenario.num_users_range is not None:
+            raise ValueError(f"num_users_range={t.scenario.num_users_range!r} is not supported by the native vector "
+                             f"env (it batches one number of users): use gymnasium's SyncVectorEnv "
+                             f"(vectorization_mode='sync'), or train.py without --vectorized")
         self.constants = t.constants
         self._scale = t._scale
         self._mode, self._safety, self._layout_obs = t._mode, t._safety, t._layout_obs
@@ -396,8 +507,12 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
 
     def _allocate(self) -> None:
         s = self.scenario
-        b, k = self.num_envs, s.num_users
+        b, k, j = self.num_envs, s.num_users, s.num_eve_discs
         self._users = np.zeros((b, k, 2))
+        self._eves = np.zeros((b, j, 3))
+        self._eve_truth = np.zeros((b, j, 2))
+        self._secrecy_sums = np.zeros((b, 2))          # worst-case and realised secrecy rate, summed over slots
+        self._secrecy_max = np.zeros((b, 2))           # realised and worst-case leakage SNR, largest over slots
         self._qx, self._qy = np.zeros(b), np.zeros(b)
         self._vx, self._vy = np.zeros(b), np.zeros(b)
         self._slot = np.zeros(b, dtype=np.int64)
@@ -410,7 +525,10 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
             self._tx = np.zeros((b, s.num_slots))
 
     def _draw(self, i: int) -> None:
+        # the single env's draws, in its order (users, discs, then the truth from a jumped copy)
         self._users[i] = model.sample_users(self._rngs[i], self.scenario)
+        self._eves[i] = model.sample_eves(self._rngs[i], self.scenario)
+        self._eve_truth[i] = model.sample_eve_truth(self._rngs[i], self._eves[i])
 
     def _clear(self, idx: np.ndarray) -> None:
         s = self.scenario
@@ -420,11 +538,14 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         self._bits_user[idx] = 0.0
         self._bits[idx] = self._secure[idx] = self._energy[idx] = self._ee[idx] = 0.0
         self._leak_violations[idx] = self._power_violations[idx] = 0
+        self._secrecy_sums[idx] = 0.0
+        self._secrecy_max[idx] = 0.0
         if self.render_mode is not None:
             self._path[idx, 0] = s.start_xy
 
     def _reset_info(self) -> dict[str, Any]:
-        return {"position_m": np.stack([self._qx, self._qy], axis=1), "user_xy": self._users.copy()}
+        return {"position_m": np.stack([self._qx, self._qy], axis=1), "user_xy": self._users.copy(),
+                "eve_discs": self._eves.copy()}
 
     # subclasses (QuantumUav) extend these two
     def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: np.ndarray, qy: np.ndarray,
@@ -440,7 +561,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         s, c = self.scenario, self.constants
         inv = 1.0 / self._scale
         feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, self._qx, self._qy,
-                                           self._vx, self._vy, s.num_slots - self._slot)
+                                           self._vx, self._vy, s.num_slots - self._slot, self._eves)
         rel = (self._users - np.stack([self._qx, self._qy], axis=1)[:, None, :]) * inv
         need = s.num_slots * s.slot_s * s.r_min_bps
         delivered = np.minimum(self._bits_user / need, 1.0) if need > 0 else np.ones_like(self._bits_user)
@@ -456,15 +577,17 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         s, c = self.scenario, self.constants
         b = self.num_envs
         feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, self._qx, self._qy,
-                                           self._vx, self._vy, s.num_slots - self._slot)
+                                           self._vx, self._vy, s.num_slots - self._slot, self._eves)
         parts = [np.stack(feats, axis=1)]
         if self._layout_obs:
             parts.append(uav_actions.layout_features(self._qx, self._qy, self._users, self._bits_user, self._slot,
                                                      s, self._scale, order_free=True))
         parts.append(np.full((b, 1), s.num_users / self._tokens))
         toks = tokens.user_tokens(self._qx, self._qy, self._users, self._bits_user, self._slot, s, self._scale,
-                                  self._tokens)
+                                  self._tokens, self._eves)
         parts.append(toks.reshape(b, -1))
+        if s.eve_tokens:
+            parts.append(tokens.disc_tokens(self._qx, self._qy, self._eves, self._scale).reshape(b, -1))
         obs = np.concatenate(parts, axis=1)
         return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
 
@@ -472,15 +595,31 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         from secure_env.envs.rendering import render_uav_ofdma
 
         n = int(self._slot[i])
-        return render_uav_ofdma(self.scenario, self._users[i], self._path[i, :n + 1], self._tx[i, :n])
+        return render_uav_ofdma(self.scenario, self._users[i], self._path[i, :n + 1], self._tx[i, :n], self._eves[i],
+                                self._eve_truth[i])
+
+    def _add_secrecy(self, qx: np.ndarray, qy: np.ndarray, power: np.ndarray, user: np.ndarray,
+                     snr_per_watt: np.ndarray | None) -> None:
+        """Add the slot's worst-case and realised secrecy (reported only) to the running totals."""
+        c = self.constants
+        if snr_per_watt is None:
+            u = self._users
+            snr_per_watt = c.gamma0 / squared_distance_xy(u[..., 0] - qx[:, None], u[..., 1] - qy[:, None],
+                                                          c.altitude_m)
+        r = model.realised_secrecy(qx, qy, power, user, snr_per_watt, self._eves, self._eve_truth, c)
+        self._secrecy_sums[:, 0] += r["secrecy_rate_bps"]
+        self._secrecy_sums[:, 1] += r["realised_secrecy_rate_bps"]
+        np.maximum(self._secrecy_max[:, 0], r["realised_leakage_snr_max"], out=self._secrecy_max[:, 0])
+        np.maximum(self._secrecy_max[:, 1], r["leakage_snr_max"], out=self._secrecy_max[:, 1])
 
     def _play(self, a: np.ndarray) -> PlayResult:
         s, c = self.scenario, self.constants
         d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._qx, self._qy, self._vx, self._vy,
-                                    self._slot, self._users, self._bits_user)
+                                    self._slot, self._users, self._bits_user, self._eves)
         vx, vy, qx, qy = d["vx"], d["vy"], d["qx"], d["qy"]
         out = model.slot_outcome_xy(qx, qy, d["speed"], d["power_w"], d["user"], self._users, c,
-                                    flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"])
+                                    flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"], eves=self._eves)
+        self._add_secrecy(qx, qy, d["power_w"], d["user"], d["snr_per_watt"])
         extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out, d["qkd_phase"])
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
@@ -495,7 +634,8 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         info: dict[str, Any] = {
             "bits": bits, "bits_per_user": out["bits_per_user"], "energy_j": energy,
             "flight_power_w": out["flight_power_w"], "transmit_power_w": out["transmit_power_w"],
-            "leakage_snr_max": out["leakage_snr_max"], "leakage_violation": leak > 0.0,
+            "leakage_snr_max": out["leakage_snr_max"], "peak_subcarrier_power_w": out["peak_subcarrier_power_w"],
+            "leakage_violation": leak > 0.0,
             "velocity_projected": d["velocity_projected"], "power_projected": np.asarray(d["power_projected"]),
             "safety_acted": d["safety_acted"], "safety_velocity_blend": np.asarray(d["safety_velocity_blend"]),
             "safety_velocity_change_mps": np.asarray(d["safety_velocity_change_mps"]),
@@ -524,6 +664,10 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
                 "leakage_violations": self._leak_violations.astype(np.float64),
                 "power_violations": self._power_violations.astype(np.float64),
                 "total_bits": self._bits.copy(), "total_energy_j": self._energy.copy(),
+                "secrecy_rate_bps": self._secrecy_sums[:, 0] / np.maximum(self._slot, 1),
+                "realised_secrecy_rate_bps": self._secrecy_sums[:, 1] / np.maximum(self._slot, 1),
+                "realised_leakage_snr_max": self._secrecy_max[:, 0].copy(),
+                "worst_case_leakage_snr_max": self._secrecy_max[:, 1].copy(),
                 **self._episode_extra(self._ee),
             }
         info["cost"] = (info["cost_leakage"] + info["cost_power"] + info["cost_qos"] + info["cost_destination"]

@@ -27,6 +27,12 @@ def make_scenario(preset: str | Any = "yang2019", default: str = "yang2019", **o
         base = PRESETS[preset]()
     else:
         base = preset
+    if overrides.get("num_users_range") is not None and "num_users" not in overrides:
+        # the spaces are sized for the most users: num_users follows the range's top unless given
+        rng = overrides["num_users_range"]
+        if isinstance(rng, (list, tuple)) and len(rng) == 2 and isinstance(rng[1], (int, float)) \
+                and not isinstance(rng[1], bool) and 1 <= rng[1] <= 64 and rng[1] == int(rng[1]):
+            overrides = {**overrides, "num_users": int(rng[1])}
     return override(base, overrides) if overrides else base
 
 

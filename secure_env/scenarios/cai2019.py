@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 
 from secure_env.core.channel import db_to_linear, dbm_to_watt
 from secure_env.core.flight import ROTOR_PRESETS, RotorParams
-from secure_env.scenarios.validation import bounds, choice, flag, point, points, validate
+from secure_env.scenarios.validation import bounds, choice, discs, flag, point, points, validate
 
 _COORD = 1e7  # |coordinate| bound in m
+#: most eavesdropper discs a scenario may hold
+MAX_EVES = 16
+_DEFAULT_EVE = ((500.0, 0.0), 50.0)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,13 @@ class UavOfdmaScenario:
     features then ``max_users`` user tokens with a mask, :mod:`secure_env.core.tokens`) and
     ``max_users`` (tokens in the set observation, >= ``num_users``; None: ``num_users``) choose
     the observation; neither changes the model either.
+
+    Extension (not in the paper): ``eve_discs`` gives J discs (x, y, r_E) instead of ``eve_xy`` and
+    ``eve_radius_m`` (C7 holds against every disc); ``random_eves`` draws ``num_eves`` discs per
+    reset, centres uniform in ``eve_area_xy`` (None: ``user_area_xy``), radii uniform in
+    ``eve_radius_range_m`` (None: ``eve_radius_m``); ``num_users_range`` (lo, hi) with
+    ``random_users`` draws the number of users per episode (``num_users`` = hi sizes the spaces;
+    :func:`~secure_env.scenarios.make_scenario` sets it). See ``docs/models/uav_ofdma.md``.
     """
 
     num_users: int = field(default=3, metadata=bounds(1, 64, integer=True, label="number of users"))
@@ -77,9 +87,23 @@ class UavOfdmaScenario:
     observation_mode: str = field(default="flat", metadata=choice("flat", "set", label="observation mode"))
     max_users: int | None = field(default=None,
         metadata=bounds(1, 64, integer=True, optional=True, label="user tokens in the set observation"))
+    eve_discs: tuple[tuple[float, float, float], ...] | None = field(default=None,
+        metadata=discs(-_COORD, _COORD, 1e6, optional=True, label="eavesdropper discs"))
+    random_eves: bool = field(default=False, metadata=flag(label="drawn eavesdroppers"))
+    num_eves: int | None = field(default=None,
+        metadata=bounds(1, MAX_EVES, integer=True, optional=True, label="number of drawn eavesdroppers"))
+    eve_radius_range_m: tuple[float, float] | None = field(default=None,
+        metadata=point(0.0, 1e6, optional=True, label="drawn eavesdropper radius range",
+                       what="a (smallest, largest) pair"))
+    eve_area_xy: tuple[tuple[float, float], ...] | None = field(default=None,
+        metadata=points(2, -_COORD, _COORD, optional=True, label="eavesdropper area corners"))
+    num_users_range: tuple[float, float] | None = field(default=None,
+        metadata=point(1, 64, unit="", optional=True, label="range of the number of users",
+                       what="a (smallest, largest) pair"))
 
     def __post_init__(self) -> None:
         validate(self)
+        self._check_user_range()
         if self.max_users is not None:
             if self.observation_mode != "set":
                 raise ValueError(f"max_users={self.max_users!r} is invalid with observation_mode="
@@ -95,10 +119,93 @@ class UavOfdmaScenario:
         if not (x0 < x1 and y0 < y1):
             raise ValueError(f"user_area_xy={self.user_area_xy!r} is invalid: expected the lower-left "
                              f"then the upper-right corner of a rectangle")
+        self._check_eves()
         reach = self.v_max_mps * self.slot_s * self.num_slots
         if self.trip_m > reach * (1.0 + 1e-12):
             raise ValueError(f"end_xy={self.end_xy!r} is out of range: it is {self.trip_m:.6g} m from "
                              f"start_xy, more than v_max_mps * slot_s * num_slots = {reach:.6g} m")
+
+    def _check_eves(self) -> None:
+        """The eavesdropper keywords: one way to give the discs, drawn-disc keywords only with
+        ``random_eves`` (a clear error rather than a keyword silently ignored)."""
+        legacy = (tuple(self.eve_xy), self.eve_radius_m) != _DEFAULT_EVE
+        if self.eve_discs is not None and legacy:
+            raise ValueError(f"eve_discs={self.eve_discs!r} is invalid together with eve_xy/eve_radius_m: give "
+                             f"every disc in eve_discs, or one disc by eve_xy and eve_radius_m")
+        if self.random_eves:
+            if self.eve_discs is not None:
+                raise ValueError("eve_discs is invalid with random_eves=True: the discs are drawn at each reset "
+                                 "(set num_eves, eve_area_xy, eve_radius_m or eve_radius_range_m instead)")
+            if tuple(self.eve_xy) != _DEFAULT_EVE[0]:
+                raise ValueError(f"eve_xy={self.eve_xy!r} is invalid with random_eves=True: the disc centres are "
+                                 f"drawn in eve_area_xy at each reset")
+        else:
+            for name in ("num_eves", "eve_radius_range_m", "eve_area_xy"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}={getattr(self, name)!r} is invalid without random_eves=True: it "
+                                     f"shapes the drawn eavesdroppers only")
+        if self.eve_radius_range_m is not None:
+            lo, hi = self.eve_radius_range_m
+            if lo > hi:
+                raise ValueError(f"eve_radius_range_m={self.eve_radius_range_m!r} is invalid: expected "
+                                 f"(smallest, largest) radius with smallest <= largest")
+        if self.eve_area_xy is not None:
+            (x0, y0), (x1, y1) = self.eve_area_xy
+            if not (x0 <= x1 and y0 <= y1):
+                raise ValueError(f"eve_area_xy={self.eve_area_xy!r} is invalid: expected the lower-left "
+                                 f"then the upper-right corner of a rectangle")
+
+    def _check_user_range(self) -> None:
+        """``num_users_range`` (lo, hi): whole numbers 1 <= lo <= hi <= 64, drawn users, and
+        ``num_users`` = hi (the spaces are sized for the most users; make_scenario sets it)."""
+        if self.num_users_range is None:
+            return
+        lo, hi = self.num_users_range
+        if lo != int(lo) or hi != int(hi) or lo > hi:
+            raise ValueError(f"num_users_range={self.num_users_range!r} is invalid: expected (smallest, largest) "
+                             f"whole numbers of users with 1 <= smallest <= largest <= 64")
+        object.__setattr__(self, "num_users_range", (int(lo), int(hi)))
+        if not self.random_users:
+            raise ValueError(f"num_users_range={self.num_users_range!r} is invalid without random_users=True: "
+                             f"the users of an episode are drawn, their number too")
+        if self.num_users != int(hi):
+            raise ValueError(f"num_users={self.num_users!r} is invalid with num_users_range={self.num_users_range!r}: "
+                             f"num_users is the largest number of users ({int(hi)}), the size of the spaces")
+
+    @property
+    def user_range(self) -> tuple[int, int]:
+        """(smallest, largest) number of users of an episode: ``num_users_range``, or K both."""
+        return (self.num_users, self.num_users) if self.num_users_range is None else self.num_users_range
+
+    # -- eavesdroppers (extension: J discs, drawn discs) ---------------------------------------
+    @property
+    def eavesdroppers(self) -> tuple[tuple[float, float, float], ...]:
+        """The J fixed discs (x, y, r_E): ``eve_discs``, or the one disc of ``eve_xy`` and
+        ``eve_radius_m``. With ``random_eves`` the discs are drawn at each reset instead
+        (:func:`secure_env.core.uav_ofdma.sample_eves`); this is then the J = 1 default."""
+        if self.eve_discs is not None:
+            return tuple(self.eve_discs)
+        return ((float(self.eve_xy[0]), float(self.eve_xy[1]), float(self.eve_radius_m)),)
+
+    @property
+    def num_eve_discs(self) -> int:
+        """J: ``num_eves`` (default 1) with ``random_eves``, else the number of fixed discs."""
+        if self.random_eves:
+            return 1 if self.num_eves is None else self.num_eves
+        return len(self.eavesdroppers)
+
+    @property
+    def eve_tokens(self) -> int:
+        """Disc tokens in the set observation: J where the eavesdropper keywords of the extension
+        are used (``eve_discs`` or ``random_eves``), 0 for the paper's one fixed disc (its offset
+        and radius are in the global features)."""
+        return self.num_eve_discs if (self.eve_discs is not None or self.random_eves) else 0
+
+    @property
+    def eve_area(self) -> tuple[tuple[float, float], ...]:
+        """Rectangle the drawn disc centres are uniform in: ``eve_area_xy``, else ``user_area_xy``
+        (by default the strip between q0 and qF that the users are drawn in)."""
+        return tuple(self.eve_area_xy) if self.eve_area_xy is not None else tuple(self.user_area_xy)
 
     # -- derived constants ---------------------------------------------------------------------
     @property

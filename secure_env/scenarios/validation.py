@@ -37,14 +37,26 @@ def flag(optional: bool = False, label: str = "") -> dict[str, Any]:
 
 
 def points(count: int | None = None, lo: float | None = None, hi: float | None = None,
-           unit: str = "m", label: str = "") -> dict[str, Any]:
-    """Field metadata for a sequence of finite (x, y) points (``count`` of them if given)."""
-    return {"kind": "points", "count": count, "lo": lo, "hi": hi, "unit": unit, "label": label}
+           unit: str = "m", label: str = "", optional: bool = False) -> dict[str, Any]:
+    """Field metadata for a sequence of finite (x, y) points (``count`` of them if given; None too
+    where ``optional``)."""
+    return {"kind": "points", "count": count, "lo": lo, "hi": hi, "unit": unit, "label": label,
+            "optional": optional}
 
 
-def point(lo: float | None = None, hi: float | None = None, unit: str = "m", label: str = "") -> dict[str, Any]:
-    """Field metadata for one finite (x, y) point."""
-    return {"kind": "point", "lo": lo, "hi": hi, "unit": unit, "label": label}
+def point(lo: float | None = None, hi: float | None = None, unit: str = "m", label: str = "",
+          optional: bool = False, what: str = "an (x, y) pair") -> dict[str, Any]:
+    """Field metadata for one finite (x, y) pair (None too where ``optional``); ``what`` names the
+    pair in error messages (e.g. "a (smallest, largest) pair")."""
+    return {"kind": "point", "lo": lo, "hi": hi, "unit": unit, "label": label, "optional": optional, "what": what}
+
+
+def discs(lo: float | None = None, hi: float | None = None, r_max: float | None = None, unit: str = "m",
+          label: str = "", optional: bool = False) -> dict[str, Any]:
+    """Field metadata for a non-empty sequence of discs (x, y, radius): a finite centre in [lo, hi]
+    and a radius in [0, r_max] (None too where ``optional``)."""
+    return {"kind": "discs", "lo": lo, "hi": hi, "r_max": r_max, "unit": unit, "label": label,
+            "optional": optional}
 
 
 def field_label(scenario: Any, name: str) -> str:
@@ -77,7 +89,8 @@ def as_real(value: Any) -> float | None:
 def _as_point(name: str, value: Any, m: Mapping[str, Any]) -> tuple[float, float]:
     lo = "-inf" if m["lo"] is None else repr(m["lo"])
     hi = "inf" if m["hi"] is None else repr(m["hi"])
-    allowed = f"an (x, y) pair of finite numbers in [{lo}, {hi}] {m['unit']}".rstrip()
+    pair = m.get("what") or "an (x, y) pair"
+    allowed = f"{pair} of finite numbers in [{lo}, {hi}] {m['unit']}".rstrip()
     if not isinstance(value, (list, tuple, np.ndarray)) or len(value) != 2:
         raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
     out = []
@@ -89,6 +102,27 @@ def _as_point(name: str, value: Any, m: Mapping[str, Any]) -> tuple[float, float
             raise ValueError(f"{name}={value!r} is out of range: expected {allowed}")
         out.append(float(v))
     return out[0], out[1]
+
+
+def _as_discs(name: str, value: Any, m: Mapping[str, Any]) -> tuple[tuple[float, float, float], ...]:
+    r_hi = "inf" if m["r_max"] is None else repr(m["r_max"])
+    allowed = f"a non-empty list of (x, y, radius) triples, radius in [0, {r_hi}] {m['unit']}".rstrip()
+    if not isinstance(value, (list, tuple, np.ndarray)) or len(value) == 0:
+        raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+    out = []
+    for i, disc in enumerate(value):
+        if not isinstance(disc, (list, tuple, np.ndarray)) or len(disc) != 3:
+            raise ValueError(f"{name}[{i}]={disc!r} is invalid: expected an (x, y, radius) triple")
+        x, y = _as_point(f"{name}[{i}] centre", disc[:2], m)
+        r = as_real(disc[2])
+        if r is None or not math.isfinite(r):
+            raise ValueError(f"{name}[{i}] radius={disc[2]!r} is invalid: expected a finite number in "
+                             f"[0, {r_hi}] {m['unit']}")
+        if r < 0 or (m["r_max"] is not None and r > m["r_max"]):
+            raise ValueError(f"{name}[{i}] radius={disc[2]!r} is out of range: expected a number in "
+                             f"[0, {r_hi}] {m['unit']}")
+        out.append((x, y, float(r)))
+    return tuple(out)
 
 
 def _range_text(m: Mapping[str, Any]) -> str:
@@ -110,8 +144,12 @@ def check_value(name: str, value: Any, m: Mapping[str, Any]) -> Any:
             extra = ", or null for the default" if m.get("optional") else ""
             raise ValueError(f"{name}={value!r} is invalid: expected true or false{extra}")
         return bool(value)
+    if value is None and m.get("optional") and m["kind"] in ("point", "points", "discs"):
+        return None
     if m["kind"] == "point":
         return _as_point(name, value, m)
+    if m["kind"] == "discs":
+        return _as_discs(name, value, m)
     if m["kind"] == "points":
         if not isinstance(value, (list, tuple, np.ndarray)):
             raise ValueError(f"{name}={value!r} is invalid: expected a list of (x, y) points")
