@@ -137,8 +137,8 @@ def test_compact_mode_decodes_shares_power_and_qkd_budgets():
     w = np.array([0.5, 0.3, 0.2]) / 0.5
     a = np.concatenate([[0.0, 0.0, 0.0], 2 * w - 1, [1.0, 2 / 3, 1 / 3]]).astype(np.float32)
     u = env.unwrapped
-    d = uav_actions.decide_slot(a.astype(np.float64), "compact", False, u.constants, u.scenario, 0.0, 0.0,
-                                0.0, 0.0, 0, u._users, np.zeros(3))
+    d = uav_actions.decide_slot(a.astype(np.float64), "compact", False, u.constants, u.scenario,
+                                uav_actions.SlotState(0.0, 0.0, 0.0, 0.0, 0, u._users, np.zeros(3)))
     np.testing.assert_array_equal(d["user"], [0] * 5 + [1] * 3 + [2] * 2)
     np.testing.assert_allclose(d["power_w"], np.full(10, 0.5), rtol=1e-6)
     np.testing.assert_allclose(d["qkd_budget_s"], [2.0, 0.2, 0.02], rtol=1e-5)

@@ -62,9 +62,11 @@ def test_pace_debt_and_layout_features_one_env_equal_the_batch_path(slot, delive
     np.testing.assert_array_equal(uav_actions.pace_debt(delivered, slot, s),
                                   uav_actions.pace_debt(delivered[None], np.array([slot]), s)[0])
     users = np.asarray(s.user_xy, dtype=np.float64)
-    one = uav_actions.layout_features(123.4, -56.7, users, delivered, slot, s, 1000.0)
-    batch = uav_actions.layout_features(np.array([123.4]), np.array([-56.7]), users[None], delivered[None],
-                                        np.array([slot]), s, 1000.0)[0]
+    one = uav_actions.layout_features(uav_actions.SlotState(123.4, -56.7, 0.0, 0.0, slot, users, delivered),
+                                      s, 1000.0)
+    batch = uav_actions.layout_features(
+        uav_actions.SlotState(np.array([123.4]), np.array([-56.7]), np.zeros(1), np.zeros(1), np.array([slot]),
+                              users[None], delivered[None]), s, 1000.0)[0]
     np.testing.assert_array_equal(one, batch)
 
 

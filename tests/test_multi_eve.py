@@ -423,36 +423,48 @@ def test_variable_k_refuses_the_native_vector_env_and_bad_ranges():
             gym.make(UAV, **kw)
 
 
+def _fly_every_baseline(env_id, kw, seeds, on_step=None):
+    """Every baseline of ``env_id`` flies the drawn scenarios of ``seeds``: no leaking or
+    power-violating slot, q_F reached; yields (name, index, policy, env, episode metrics)."""
+    from baselines import BASELINES
+
+    for name, cls in BASELINES[env_id].items():
+        env = gym.make(env_id, **kw)
+        policy = cls(env)
+        for i, seed in enumerate(seeds):
+            obs, info0 = env.reset(seed=seed)
+            done = False
+            while not done:
+                action, _ = policy.predict(obs, deterministic=True)
+                obs, _, done, _, info = env.step(action)
+                if on_step is not None:
+                    on_step(name, seed, env, info0, info)
+            m = info["episode_metrics"]
+            assert m["leakage_violations"] == 0 and m["power_violations"] == 0, (name, seed)
+            assert m["destination_reached"] == 1.0, (name, seed)
+            yield name, i, policy, env, m
+
+
 @pytest.mark.parametrize("env_id", [UAV, QUANTUM])
 def test_every_baseline_plans_drawn_eavesdroppers_and_users_without_leaking(env_id):
     """Every baseline of the env on drawn scenarios (two drawn discs, 1-4 drawn users) of a short
     mission: no crash, no leakage (also by dense sampling), q_F reached, R_min met or its shortfall
     reported by the plan; the plan is for the episode's own users and discs."""
-    from baselines import BASELINES
-
     kw = dict(num_users_range=(1, 4), random_users=True, random_eves=True, num_eves=2,
               eve_radius_range_m=(20.0, 80.0), num_slots=12, end_xy=(300.0, 0.0), num_subcarriers=16,
               user_area_xy=((0.0, -120.0), (300.0, 120.0)), eve_area_xy=((30.0, -100.0), (270.0, 100.0)),
               action_mode="full", safety_layer=False)
     rng = np.random.default_rng(11)
-    for name, cls in BASELINES[env_id].items():
-        env = gym.make(env_id, **kw)
-        policy = cls(env)
-        for seed in range(4):
-            obs, info0 = env.reset(seed=500 + seed)
-            done = False
-            while not done:
-                action, _ = policy.predict(obs, deterministic=True)
-                obs, _, done, _, info = env.step(action)
-                snr = _dense_leakage(info["position_m"][None], np.array([info["peak_subcarrier_power_w"]]),
-                                     info0["eve_discs"][None], env.unwrapped.scenario, rng, samples=500)
-                assert snr[0] <= env.unwrapped.scenario.gamma_tol * (1 + 1e-5), (name, seed)
-            m = info["episode_metrics"]
-            assert m["leakage_violations"] == 0 and m["power_violations"] == 0, (name, seed)
-            assert m["destination_reached"] == 1.0, (name, seed)
-            if m["min_rate_shortfall_bps"] > 1e-6 * env.unwrapped.scenario.r_min_bps:
-                assert np.any(policy.rmin_shortfall_bps > 0), (name, seed)
-            assert policy.stats["plans"] == seed + 1
+
+    def dense(name, seed, env, info0, info):
+        snr = _dense_leakage(info["position_m"][None], np.array([info["peak_subcarrier_power_w"]]),
+                             info0["eve_discs"][None], env.unwrapped.scenario, rng, samples=500)
+        assert snr[0] <= env.unwrapped.scenario.gamma_tol * (1 + 1e-5), (name, seed)
+
+    for name, i, policy, env, m in _fly_every_baseline(env_id, kw, range(500, 504), dense):
+        if m["min_rate_shortfall_bps"] > 1e-6 * env.unwrapped.scenario.r_min_bps:
+            assert np.any(policy.rmin_shortfall_bps > 0), (name, i)
+        assert policy.stats["plans"] == i + 1
 
 
 @pytest.mark.slow
@@ -461,22 +473,10 @@ def test_slow_sweep_every_baseline_plans_120_drawn_scenarios(env_id):
     """120 drawn scenarios at the default mission size (N = 50, N_F = 128), two drawn discs of
     radius 20-150 m and 2-6 drawn users: every baseline plans every one without a crash, a leaking
     slot or a power violation, and reaches q_F."""
-    from baselines import BASELINES
-
     kw = dict(num_users_range=(2, 6), random_users=True, random_eves=True, num_eves=2,
               eve_radius_range_m=(20.0, 150.0), action_mode="full", safety_layer=False)
-    for name, cls in BASELINES[env_id].items():
-        env = gym.make(env_id, **kw)
-        policy = cls(env)
-        for seed in range(120):
-            obs, _ = env.reset(seed=700_000 + seed)
-            done = False
-            while not done:
-                action, _ = policy.predict(obs, deterministic=True)
-                obs, _, done, _, info = env.step(action)
-            m = info["episode_metrics"]
-            assert m["leakage_violations"] == 0 and m["power_violations"] == 0, (name, seed)
-            assert m["destination_reached"] == 1.0, (name, seed)
+    runs = list(_fly_every_baseline(env_id, kw, range(700_000, 700_120)))
+    assert len(runs) == 120 * len({name for name, *_ in runs})
 
 
 def test_set_layout_gives_another_envs_layout_and_the_refine_source_flies_it():

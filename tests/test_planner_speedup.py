@@ -16,7 +16,6 @@ import cvxpy as cp
 import gymnasium as gym
 import numpy as np
 import pytest
-from cvxpy.reductions.solvers.solving_chain import SolvingChain
 
 import secure_env  # noqa: F401
 from baselines.cai2019 import power
@@ -57,20 +56,6 @@ def _plan_on_straight_line(**kw):
     users = np.asarray(s.user_xy, dtype=np.float64)
     q, v = model.straight_line(s.start_xy, s.end_xy, s.num_slots, s.slot_s)
     return s, users, q, v, power.subproblem1(s, q, v, users)
-
-
-@pytest.fixture
-def compiles(monkeypatch):
-    """Ids of the cvxpy problems compiled (a solving chain applied to them) while the test runs."""
-    seen: list[int] = []
-    apply = SolvingChain.apply
-
-    def counting_apply(self, problem, *args, **kwargs):
-        seen.append(id(problem))
-        return apply(self, problem, *args, **kwargs)
-
-    monkeypatch.setattr(SolvingChain, "apply", counting_apply)
-    return seen
 
 
 def test_convex_steps_are_dpp():

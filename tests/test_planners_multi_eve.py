@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import pytest
-from cvxpy.reductions.solvers.solving_chain import SolvingChain
 
 from baselines.cai2019 import power
 from baselines.cai2019 import trajectory as tr
@@ -156,15 +155,8 @@ def test_plans_against_many_drawn_disc_pairs_never_leak():
 # --------------------------------------------------------------------------------------------
 # the compiled problems depend on J, not on where the discs are
 # --------------------------------------------------------------------------------------------
-def test_disc_placements_with_the_same_count_share_one_compiled_problem(monkeypatch):
-    compiled: list[int] = []
-    apply = SolvingChain.apply
-
-    def counting_apply(self, problem, *args, **kwargs):
-        compiled.append(id(problem))
-        return apply(self, problem, *args, **kwargs)
-
-    monkeypatch.setattr(SolvingChain, "apply", counting_apply)
+def test_disc_placements_with_the_same_count_share_one_compiled_problem(compiles):
+    compiled = compiles          # ids of the problems compiled (tests/conftest.py)
     tr._MODELS.clear()
     d1 = ((90.0, 40.0, 30.0), (210.0, -30.0, 40.0))
     d2 = ((60.0, -50.0, 20.0), (240.0, 60.0, 70.0))

@@ -117,16 +117,17 @@ def test_permuting_the_users_permutes_the_tokens_only(perm):
 
 def test_the_flat_layout_features_keep_their_first_in_order_tie():
     """Only the set mode breaks the slot-0 tie by distance: the flat observation is unchanged."""
-    from secure_env.core.uav_actions import layout_features
+    from secure_env.core.uav_actions import SlotState, layout_features
 
     s = make_scenario("cai2019", action_mode="velocity", user_xy=USERS3[::-1])
     users = np.array(s.user_xy)
-    flat = layout_features(0.0, 0.0, users, np.zeros(3), 0, s, 1000.0)
-    free = layout_features(0.0, 0.0, users, np.zeros(3), 0, s, 1000.0, order_free=True)
+    one = SlotState(0.0, 0.0, 0.0, 0.0, 0, users, np.zeros(3))
+    flat = layout_features(one, s, 1000.0)
+    free = layout_features(one, s, 1000.0, order_free=True)
     np.testing.assert_allclose(flat[4:], users[0] / 1000.0)        # first in order
     np.testing.assert_allclose(free[4:], users[2] / 1000.0)        # nearest (250, 150)
-    batch = layout_features(np.zeros(2), np.zeros(2), np.stack([users, users]), np.zeros((2, 3)), np.zeros(2, int),
-                            s, 1000.0, order_free=True)
+    batch = layout_features(SlotState(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2, int),
+                                      np.stack([users, users]), np.zeros((2, 3))), s, 1000.0, order_free=True)
     np.testing.assert_array_equal(batch[0], free)
 
 

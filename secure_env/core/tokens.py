@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from secure_env.core.uav_actions import LAYOUT_FEATURES, pace_debt
+from secure_env.core.uav_ofdma import SlotState
 
 #: number of geometry features of :func:`secure_env.core.uav_ofdma.observation_features`
 GEOMETRY_FEATURES = 12
@@ -81,15 +82,15 @@ def disc_tokens(qx: Any, qy: Any, eves: Any, scale_m: float) -> NDArray[np.float
     return out
 
 
-def user_tokens(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDArray[np.float64], slot: Any,
-                scenario: Any, scale_m: float, num_tokens: int, eves: Any = None) -> NDArray[np.float64]:
-    """The user tokens (see the module docstring): (M, W) for one env (``qx``, ``qy`` floats,
-    ``users`` (K, 2), ``delivered`` (K,), int ``slot``), (B, M, W) for a batch ((B,) state arrays,
-    (B, K, 2), (B, K)). ``delivered``: the (secure) bits each user got so far; ``num_tokens`` M
-    >= K; tokens K..M-1 are all zeros. ``eves``: the episode's discs (a tuple of (x, y, r) for one
-    env, (B, J, 3) for a batch; None: the scenario's fixed discs); a user's clearance is from the
-    nearest disc edge."""
+def user_tokens(state: SlotState, scenario: Any, scale_m: float, num_tokens: int) -> NDArray[np.float64]:
+    """The user tokens (see the module docstring): (M, W) for one env (a
+    :class:`~secure_env.core.uav_ofdma.SlotState` of floats, ``users`` (K, 2), ``delivered``
+    (K,), int ``slot``), (B, M, W) for a batch ((B,) state arrays, (B, K, 2), (B, K)).
+    ``delivered``: the (secure) bits each user got so far; ``num_tokens`` M >= K; tokens K..M-1
+    are all zeros. ``state.eves``: the episode's discs (None: the scenario's fixed discs); a
+    user's clearance is from the nearest disc edge."""
     s = scenario
+    qx, qy, slot, users, delivered, eves = state.qx, state.qy, state.slot, state.users, state.delivered, state.eves
     if eves is None:
         eves = s.eavesdroppers
     single = users.ndim == 2

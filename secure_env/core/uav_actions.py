@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from secure_env.core import uav_ofdma as model
+from secure_env.core.uav_ofdma import SlotState
 from secure_env.core.flight import flight_power
 from secure_env.core.ofdma import squared_distance_xy, subcarrier_rate
 from secure_env.core.quantum_uav import (budget_for_photons, budget_phase, decode_qkd_action, qkd_phase, rule_phase,
@@ -156,15 +157,12 @@ def _min(a: Any, b: Any) -> Any:
 
 
 def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotConstants, scenario: Any,
-                qx: Any, qy: Any, pvx: Any, pvy: Any, slot: Any, users: NDArray[np.float64],
-                delivered: NDArray[np.float64], eves: Any = None) -> dict[str, Any]:
-    """Decode the action of one slot (1-D ``a``, floats for the state) or of a batch ((B, n) ``a``,
-    (B,) state arrays) into what the slot flies and transmits.
+                state: SlotState) -> dict[str, Any]:
+    """Decode the action of one slot (1-D ``a``, a :class:`SlotState` of floats) or of a batch
+    ((B, n) ``a``, a :class:`SlotState` of (B,) arrays) into what the slot flies and transmits.
 
-    ``slot`` = slots played before this one (0 .. N-1), ``users`` (K, 2) or (B, K, 2),
-    ``delivered`` (K,) or (B, K) the (secure) bits each user got so far, ``eves`` the episode's
-    eavesdropper discs (a tuple of (x, y, r) triples for one env, (B, J, 3) for a batch; None:
-    ``c.eve_discs``): the leakage cap is the tightest over every disc. Returns ``vx``, ``vy``,
+    The state's ``eves`` (None: ``c.eve_discs``) are the episode's eavesdropper discs: the leakage
+    cap is the tightest over every disc. Returns ``vx``, ``vy``,
     ``speed``, ``flight_w``, ``qx``, ``qy`` (the serving position), ``power_w`` and ``user``
     (..., N_F), ``velocity_projected``, ``power_projected``, ``qkd_budget_s`` (QuantumUav with QKD
     on; else None), ``qkd_phase`` (their :func:`~secure_env.core.quantum_uav.qkd_phase` at the
@@ -177,6 +175,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     R_min guard), ``safety_acted``.
     """
     s = scenario
+    qx, qy, pvx, pvy, slot, users, delivered, eves = state
     single = a.ndim == 1
     nf, k = c.num_subcarriers, c.num_users
     qkd = bool(getattr(s, "qkd_enabled", False))
@@ -346,16 +345,17 @@ def _fit_in_slot(budget_s: NDArray[np.float64], c: model.SlotConstants) -> NDArr
 
 
 # -- observation ----------------------------------------------------------------------------------
-def layout_features(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDArray[np.float64],
-                    slot: Any, scenario: Any, scale_m: float, order_free: bool = False) -> NDArray[np.float64]:
+def layout_features(state: SlotState, scenario: Any, scale_m: float, order_free: bool = False) -> NDArray[np.float64]:
     """The 6 features the learnable modes add (divided by L): offsets from the UAV to the nearest
     user, to the users' centroid, and to the user furthest behind its R_min pace after the next
     slot (the nearest user when nobody is behind). (6,) for one env, (B, 6) for a batch.
 
     Users equally far behind (every user at slot 0, before anyone is served) are a tie: the flat
     observation takes the first in ``users`` order; ``order_free=True`` (the set observation) takes
-    the nearest of them, so that the features do not depend on the order of the users."""
+    the nearest of them, so that the features do not depend on the order of the users.
+    ``state``: the :class:`SlotState` after the last slot (position, users, delivered bits, slot)."""
     s = scenario
+    qx, qy, slot, users, delivered = state.qx, state.qy, state.slot, state.users, state.delivered
     single = users.ndim == 2
     if single:   # one env: the same sums and quotients in plain floats (K is a handful)
         rel1 = [(ux - qx, uy - qy) for ux, uy in users.tolist()]
@@ -390,5 +390,5 @@ def layout_features(qx: Any, qy: Any, users: NDArray[np.float64], delivered: NDA
     return np.concatenate(parts, axis=-1) / scale_m
 
 
-__all__ = ["ACTION_MODES", "LAYOUT_FEATURES", "action_size", "apportion", "counts_to_users", "decide_slot",
+__all__ = ["ACTION_MODES", "LAYOUT_FEATURES", "SlotState", "action_size", "apportion", "counts_to_users", "decide_slot",
            "layout_features", "pace_debt", "reserved_counts", "safety_default"]

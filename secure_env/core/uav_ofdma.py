@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -55,6 +55,26 @@ class SlotConstants:
                    peak_power_w=s.peak_power_w, p_max_w=s.p_max_w, circuit_power_w=s.circuit_power_w,
                    v_max_mps=s.v_max_mps, dv_max_mps=s.dv_max_mps, gamma_tol=s.gamma_tol,
                    eve_discs=s.eavesdroppers, rotor=s.rotor_params)
+
+
+class SlotState(NamedTuple):
+    """What a slot's decision and the observation read of a UAV mission, built in one place by
+    each env (``_slot_state``): for one env Python floats, ``users`` (k, 2), ``delivered`` (k,) and
+    ``eves`` a tuple of (x, y, r) triples; for a batch (B,) arrays, (B, K, 2), (B, K), (B, J, 3).
+
+    ``qx``, ``qy``: the UAV's position q[n-1] before the slot; ``vx``, ``vy``: the previous velocity
+    v[n-1]; ``slot``: slots played so far (0 .. N-1); ``users``: the episode's user positions;
+    ``delivered``: the (secure) bits each user got so far; ``eves``: the episode's eavesdropper
+    discs (None: ``SlotConstants.eve_discs``)."""
+
+    qx: Any
+    qy: Any
+    vx: Any
+    vy: Any
+    slot: Any
+    users: NDArray[np.float64]
+    delivered: NDArray[np.float64]
+    eves: Any = None
 
 
 # -- action codec ---------------------------------------------------------------------------------
@@ -333,14 +353,15 @@ def trajectory_outcome(positions: ArrayLike, velocities: ArrayLike, power_w: Arr
 
 
 def observation_features(c: SlotConstants, scale_m: float, start_xy: tuple[float, float],
-                         end_xy: tuple[float, float], num_slots: int, qx: Any, qy: Any, vx: Any, vy: Any,
-                         slots_left: Any, eves: Any = None) -> list[Any]:
+                         end_xy: tuple[float, float], num_slots: int, state: SlotState) -> list[Any]:
     """The 12 geometry features that open the UAV envs' observation (floats or batch arrays):
     position - q0, velocity / V_max, slots left / N, offset to qF, reach margin, offset to the
     eavesdropper estimate, r_E, log10 of the whole-band leakage cap over P_peak (see the env).
-    With J discs (``eves``: a tuple of (x, y, r) for one env, (B, J, 3) for a batch; None:
+    With J discs (``state.eves``: a tuple of (x, y, r) for one env, (B, J, 3) for a batch; None:
     ``c.eve_discs``) the disc is the binding one (:func:`~secure_env.core.secrecy.binding_disc`)
     and the cap the one of every disc."""
+    qx, qy, vx, vy, eves = state.qx, state.qy, state.vx, state.vy, state.eves
+    slots_left = num_slots - state.slot
     inv = 1.0 / scale_m
     ex, ey = end_xy[0] - qx, end_xy[1] - qy
     margin = (slots_left * c.v_max_mps * c.slot_s - (ex * ex + ey * ey) ** 0.5) * inv

@@ -27,6 +27,12 @@ class _MissionTotals:
     """The running totals of a UAV mission and each slot's reward, kept in the same lines by the
     single env (Python floats: one mission) and the vector env (arrays: one entry per sub-env)."""
 
+    def _slot_state(self) -> model.SlotState:
+        """The state a slot's decision and the observation read, built here for both envs
+        (floats and a tuple of discs in the single env, arrays in the vector env)."""
+        return model.SlotState(self._qx, self._qy, self._vx, self._vy, self._slot, self._users, self._bits_user,
+                               self._eve_arg)
+
     def _add_slot(self, out: dict[str, Any], extra: dict[str, Any] | None) -> tuple[Any, Any, Any, Any, Any]:
         """Add the slot just played (``out`` of :func:`~secure_env.core.uav_ofdma.slot_outcome_xy`,
         ``extra`` of ``_slot_extra``: None, or the QKD phase's secure bits, energy and cost) to the
@@ -247,6 +253,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         """This episode's eavesdropper discs (J, 3) and their true positions (J, 2)."""
         self._eves = eves
         self._eve_tuple = tuple(tuple(d) for d in eves.tolist())     # floats: the one-env fast path
+        self._eve_arg = self._eve_tuple
         self._eve_truth = truth
 
     def _reset_state(self) -> None:
@@ -355,8 +362,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
             raise ValueError("action contains NaN or inf")
         if self._variable_k:
             a = self._active_action(a)
-        d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._qx, self._qy, self._vx, self._vy,
-                                    self._slot, self._users, self._bits_user, self._eve_tuple)
+        d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._slot_state())
         vx, vy, qx, qy, power, user = d["vx"], d["vy"], d["qx"], d["qy"], d["power_w"], d["user"]
         out = model.slot_outcome_xy(qx, qy, d["speed"], power, user, self._users, c, flight_w=d["flight_w"],
                                     snr_per_watt=d["snr_per_watt"], eves=self._eve_tuple)
@@ -444,8 +450,8 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         s, c = self.scenario, self.constants
         inv = 1.0 / self._scale
         qx, qy = self._qx, self._qy
-        obs = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, qx, qy,
-                                         self._vx, self._vy, s.num_slots - self._slot, self._eve_tuple)
+        state = self._slot_state()
+        obs = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, state)
         for ux, uy in self._user_list:
             obs.append((ux - qx) * inv)
             obs.append((uy - qy) * inv)
@@ -457,8 +463,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
             obs.extend([1.0] * len(self._user_list))
         obs.extend([0.0] * absent)
         if self._layout_obs:
-            obs.extend(uav_actions.layout_features(qx, qy, self._users, self._bits_user, self._slot, s,
-                                                   self._scale).tolist())
+            obs.extend(uav_actions.layout_features(state, s, self._scale).tolist())
         if self._variable_k:
             obs.extend([1.0] * len(self._user_list) + [0.0] * absent)
         lim = OBS_LIMIT
@@ -468,14 +473,12 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         """``observation_mode="set"``: global features then the user tokens (see the docstring)."""
         s, c = self.scenario, self.constants
         qx, qy = self._qx, self._qy
-        feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, qx, qy,
-                                           self._vx, self._vy, s.num_slots - self._slot, self._eve_tuple)
+        state = self._slot_state()
+        feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, state)
         if self._layout_obs:
-            feats.extend(uav_actions.layout_features(qx, qy, self._users, self._bits_user, self._slot, s,
-                                                     self._scale, order_free=True).tolist())
+            feats.extend(uav_actions.layout_features(state, s, self._scale, order_free=True).tolist())
         feats.append(len(self._users) / self._tokens)
-        toks = tokens.user_tokens(qx, qy, self._users, self._bits_user, self._slot, s, self._scale, self._tokens,
-                                  self._eve_tuple)
+        toks = tokens.user_tokens(state, s, self._scale, self._tokens)
         parts = [np.array(feats), toks.ravel()]
         if s.eve_tokens:
             parts.append(tokens.disc_tokens(qx, qy, self._eves, self._scale).ravel())
@@ -511,6 +514,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         self._users = np.zeros((b, k, 2))
         self._eves = np.zeros((b, j, 3))
         self._eve_truth = np.zeros((b, j, 2))
+        self._eve_arg = self._eves                      # the discs every slot reads (drawn in place)
         self._secrecy_sums = np.zeros((b, 2))          # worst-case and realised secrecy rate, summed over slots
         self._secrecy_max = np.zeros((b, 2))           # realised and worst-case leakage SNR, largest over slots
         self._qx, self._qy = np.zeros(b), np.zeros(b)
@@ -560,15 +564,14 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
             return self._set_observation()
         s, c = self.scenario, self.constants
         inv = 1.0 / self._scale
-        feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, self._qx, self._qy,
-                                           self._vx, self._vy, s.num_slots - self._slot, self._eves)
+        state = self._slot_state()
+        feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, state)
         rel = (self._users - np.stack([self._qx, self._qy], axis=1)[:, None, :]) * inv
         need = s.num_slots * s.slot_s * s.r_min_bps
         delivered = np.minimum(self._bits_user / need, 1.0) if need > 0 else np.ones_like(self._bits_user)
         parts = [np.stack(feats, axis=1), rel.reshape(self.num_envs, -1), delivered]
         if self._layout_obs:
-            parts.append(uav_actions.layout_features(self._qx, self._qy, self._users, self._bits_user, self._slot,
-                                                     s, self._scale))
+            parts.append(uav_actions.layout_features(state, s, self._scale))
         obs = np.concatenate(parts, axis=1)
         return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
 
@@ -576,15 +579,13 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         """The single env's set observation for every sub-env, (B, G + M W)."""
         s, c = self.scenario, self.constants
         b = self.num_envs
-        feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, self._qx, self._qy,
-                                           self._vx, self._vy, s.num_slots - self._slot, self._eves)
+        state = self._slot_state()
+        feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, state)
         parts = [np.stack(feats, axis=1)]
         if self._layout_obs:
-            parts.append(uav_actions.layout_features(self._qx, self._qy, self._users, self._bits_user, self._slot,
-                                                     s, self._scale, order_free=True))
+            parts.append(uav_actions.layout_features(state, s, self._scale, order_free=True))
         parts.append(np.full((b, 1), s.num_users / self._tokens))
-        toks = tokens.user_tokens(self._qx, self._qy, self._users, self._bits_user, self._slot, s, self._scale,
-                                  self._tokens, self._eves)
+        toks = tokens.user_tokens(state, s, self._scale, self._tokens)
         parts.append(toks.reshape(b, -1))
         if s.eve_tokens:
             parts.append(tokens.disc_tokens(self._qx, self._qy, self._eves, self._scale).reshape(b, -1))
@@ -614,8 +615,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
 
     def _play(self, a: np.ndarray) -> PlayResult:
         s, c = self.scenario, self.constants
-        d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._qx, self._qy, self._vx, self._vy,
-                                    self._slot, self._users, self._bits_user, self._eves)
+        d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._slot_state())
         vx, vy, qx, qy = d["vx"], d["vy"], d["qx"], d["qy"]
         out = model.slot_outcome_xy(qx, qy, d["speed"], d["power_w"], d["user"], self._users, c,
                                     flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"], eves=self._eves)
