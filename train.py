@@ -99,10 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--resume continues a training run; --baselines-only trains nothing")
 
     from agents.evaluation import (baseline_policies, check_env_id, format_scoreboard, held_out_seeds, make_env,
-                                   plot_trajectories, scoreboard, write_scoreboard)
+                                   scoreboard, write_scoreboard)
     from agents.factory import algo_class, coerce_numbers, load_hyperparams, parse_overrides
-    from agents.training import (TrainConfig, check_out_dir, clear_run_outputs, default_out_dir, finished_run,
-                                 out_dir_conflict, prepare_run, read_run, write_run)
+    from agents.plots import plot_trajectories
+    from agents.runs import (check_out_dir, clear_run_outputs, default_out_dir, finished_run, out_dir_conflict,
+                             read_run, write_run)
+    from agents.training import TrainConfig, prepare_run
 
     settings: dict[str, object] = {}
     done: dict[str, object] | None = None
@@ -197,13 +199,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scoring the baselines of {env_id} -> {out}")
         write_run(out, {**identity, "status": "running"})
     elif done is not None:  # trained, killed while scoring: score the saved model
+        from agents.plots import plot_learning_curve
         from agents.refine import load_agent
-        from agents.training import plot_learning_curve
 
         print(f"{out} holds this run trained ({done.get('timesteps_done')} timesteps) but not scored: scoring it")
         policies = {algo: load_agent(out, env_id, env_kwargs, algo), **policies}
     else:
-        from agents.training import plot_learning_curve, train
+        from agents.plots import plot_learning_curve
+        from agents.training import train
 
         what = f"resuming {out} (settings from its run.json)" if args.resume else f"training -> {out}"
         rounded = ""

@@ -9,6 +9,12 @@ Scoring integrity: a policy is *feasible* when none of :data:`CONSTRAINTS` is vi
 its episodes; the scoreboard ranks feasible policies above infeasible ones, each group by the env's
 primary metric, and states violation rates, decision times and how many distinct layouts the
 held-out episodes hold.
+
+This module owns scoring: running policies (:func:`evaluate`, :func:`run_policy`), feasibility
+(:data:`CONSTRAINTS`, :func:`feasibility`), layouts (:func:`layout_fingerprint`), confidence
+intervals (:func:`summarise`), the scoreboard (:func:`scoreboard`, :func:`format_scoreboard`,
+:func:`write_scoreboard`) and metric units and labels (:func:`unit`, :func:`metric_label`). Figures
+are :mod:`agents.plots` (the trajectory figure's names are re-exported here).
 """
 from __future__ import annotations
 
@@ -25,6 +31,9 @@ import numpy as np
 from scipy import stats
 
 import secure_env  # noqa: F401  (registers the env ids)
+# re-exported: the trajectory figure lives in agents.plots (matplotlib only when drawn)
+from agents.plots import (TRAJECTORY_COLOURS, TRAJECTORY_MARKERS, TRAJECTORY_STYLES,  # noqa: F401
+                          plot_trajectories, trajectory_figure)
 
 #: evaluation seeds start here, far from the training seeds a run uses
 HELD_OUT_SEED = 1_000_000
@@ -475,104 +484,8 @@ def _json_default(x: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
-#: policy colours of the trajectory plot (tab10 order), and markers for print in grey
-TRAJECTORY_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
-                      "tab:olive", "tab:cyan", "tab:gray", "tab:red")
-TRAJECTORY_MARKERS = "o^sDv<>pP*"
-#: line styles of the power panel (coinciding power curves stay apart)
-TRAJECTORY_STYLES = ("-", "--", "-.", ":")
-
-
-def trajectory_figure(policies: Mapping[str, Any], env_id: str, seed: int, **env_kwargs: Any) -> Any | None:
-    """The figure of :func:`plot_trajectories` (a matplotlib ``Figure``), or None for an env
-    without a UAV position. Left: each policy's path (one colour and marker per policy) from the
-    start q_0 to its last position, over the users, the eavesdropper estimate and its disc (to
-    scale); right: each policy's transmit power per slot against P_peak. One legend, outside both
-    panels."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Circle
-
-    env = make_env(env_id, **env_kwargs)
-    try:
-        env.reset(seed=int(seed))
-        scenario = getattr(env.unwrapped, "scenario", None)
-        geometry = getattr(env.unwrapped, "geometry", None)
-        if scenario is None or geometry is None:
-            return None
-        geo = geometry()
-    finally:
-        env.close()
-    fig = Figure(figsize=(11.0, 5.4), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax, ax_p = fig.subplots(1, 2, width_ratios=[1.7, 1.0])
-    discs = np.asarray(geo.get("eve_discs", [(*geo["eve_xy"], scenario.eve_radius_m)]), dtype=np.float64)
-    for j, (ex, ey, radius) in enumerate(discs):
-        label = (f"eavesdropper disc (r_E = {radius:g} m, to scale)" if len(discs) == 1
-                 else "eavesdropper discs (to scale)") if j == 0 else None
-        ax.add_patch(Circle((ex, ey), max(float(radius), 1.0), facecolor=(0.84, 0.15, 0.16, 0.2),
-                            edgecolor="tab:red", lw=1.5, zorder=5, label=label))
-    ax.plot(discs[:, 0], discs[:, 1], "+", color="tab:red", ms=6, mew=1.2, ls="none", zorder=6,
-            label="eavesdropper estimate" + ("s" if len(discs) > 1 else ""))
-    ax.scatter(geo["user_xy"][:, 0], geo["user_xy"][:, 1], marker="s", s=60, color="k", zorder=6, label="users")
-    ax.plot(*geo["start_xy"], "o", color="k", mfc="white", ms=10, mew=2, zorder=7, label="start q_0")
-    ax.plot(*geo["end_xy"], "*", color="k", ms=15, zorder=7, label="destination q_F")
-    top = 0.0
-    for i, (name, policy) in enumerate(policies.items()):
-        colour = TRAJECTORY_COLOURS[i % len(TRAJECTORY_COLOURS)]
-        marker = TRAJECTORY_MARKERS[i % len(TRAJECTORY_MARKERS)]
-        rec = evaluate(policy, env_id, [seed], trace=("position_m", "transmit_power_w"), **env_kwargs)[0]
-        path = np.vstack([geo["start_xy"], np.asarray(rec["trace"]["position_m"], dtype=np.float64)])
-        power = np.asarray(rec["trace"]["transmit_power_w"], dtype=np.float64)
-        style = TRAJECTORY_STYLES[i % len(TRAJECTORY_STYLES)]
-        width = 2.0 if style == ":" else 1.4
-        top = max(top, float(np.max(power))) if len(power) else top
-        ax.plot(path[:, 0], path[:, 1], ls=style, color=colour, lw=width, marker=marker, ms=4, mfc="none",
-                alpha=0.9, zorder=3 + 0.01 * i, label=name)
-        ax.plot(*path[-1], marker=marker, color=colour, ms=9, zorder=5)     # where it ended
-        ax_p.plot(np.arange(1, len(power) + 1), power, drawstyle="steps-mid", ls=style, color=colour,
-                  lw=width, marker=marker, ms=3, mfc="none", alpha=0.9, zorder=3 + 0.01 * i)
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.margins(0.06)
-    ax.set_xlabel("x (m)")
-    ax.set_ylabel("y (m)")
-    ax.set_title("UAV trajectories (large marker: last position)", fontsize=10)
-    ax.grid(True, alpha=0.25)
-    peak = float(scenario.peak_power_w)
-    if 1.15 * top >= peak:
-        ax_p.axhline(peak, color="0.3", ls="--", lw=1.0)
-        ax_p.set_ylim(0.0, 1.1 * peak)
-    else:
-        ax_p.set_ylim(0.0, 1.15 * top if top > 0 else 1.0)
-    ax_p.set_xlabel("slot")
-    ax_p.set_ylabel("transmit power (W)")
-    ax_p.set_title(f"transmit power per slot (P_peak = {peak:g} W, dashed)", fontsize=10)
-    ax_p.grid(True, alpha=0.25)
-    handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), fontsize=8)
-    fig.suptitle(f"{env_id}, held-out seed {seed}", fontsize=11)
-    return fig
-
-
-def plot_trajectories(policies: Mapping[str, Any], env_id: str, seed: int, out_dir: str | Path,
-                      **env_kwargs: Any) -> Path | None:
-    """``trajectories.png`` (:func:`trajectory_figure`): each policy's UAV path on one held-out
-    episode and its transmit power per slot. None for envs without a UAV position."""
-    fig = trajectory_figure(policies, env_id, seed, **env_kwargs)
-    if fig is None:
-        return None
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path_png = out / "trajectories.png"
-    tmp = out / "trajectories.tmp.png"
-    fig.savefig(tmp)
-    tmp.replace(path_png)
-    return path_png
-
-
 def baseline_policies(env_id: str) -> dict[str, Any]:
     """The registered baseline classes of an env id (empty if it has none)."""
     from baselines import BASELINES
 
     return dict(BASELINES.get(env_id, {}))
-

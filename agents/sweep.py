@@ -30,7 +30,8 @@ cell into ``sweep.json``, ``sweep.md`` (per env, algo and grid point: the agent 
 mean and 95 % Student-t interval across seeds, ratio to the best baseline, held-out episodes
 with a constraint violation; failed cells listed with their error; values in the metric's display unit, kbit/J or Mbit/s, labelled) and one
 ``sweep_<param>.png`` per swept parameter (metric vs parameter with its unit, one line per policy,
-95 % CI error bars across seeds, each seed averaged over the other parameters). ``--dry-run`` checks the config
+95 % CI error bars across seeds, each seed averaged over the other parameters; drawn by
+:func:`agents.plots.plot_param`, re-exported here). ``--dry-run`` checks the config
 and lists the cells without starting anything. The exit status is 0 when every cell has a
 result, 1 when some failed (the others are aggregated all the same), 2 for a bad config or
 folder. Ray is an optional extra
@@ -51,6 +52,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+# re-exported: the sweep figures live in agents.plots (matplotlib only when drawn)
+from agents.plots import param_figure, param_label, plot_param  # noqa: F401
 
 #: keys a sweep config may hold
 CONFIG_KEYS = {"env_id", "env_ids", "algos", "seeds", "timesteps", "eval_episodes", "env_kwargs",
@@ -346,94 +350,9 @@ def format_sweep(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_param(summary: dict[str, Any], key: str, path: Path) -> list[Path]:
-    """Write :func:`param_figure` for one swept parameter: ``path`` itself, or one
-    ``<stem>_<metric>.png`` per primary metric when the sweep holds several. Returns the paths."""
-    metrics = _metrics(summary)
-    written = []
-    for metric in metrics:
-        fig = param_figure(summary, key, metric)
-        target = path if len(metrics) == 1 else path.with_name(f"{path.stem}_{metric}.png")
-        tmp = target.with_name(target.stem + ".tmp.png")
-        fig.savefig(tmp)
-        os.replace(tmp, target)
-        written.append(target)
-    return written
-
-
-def param_label(env_ids: Sequence[str], key: str) -> str:
-    """A swept env keyword in words with its unit (``eavesdropper radius (m)``), from the scenario
-    field's metadata of the first env id that has the field (:func:`secure_env.scenarios.validation.field_label`)."""
-    from agents.evaluation import make_env
-    from secure_env.scenarios.validation import field_label
-
-    for env_id in env_ids:
-        env = make_env(env_id)
-        try:
-            label = field_label(env.unwrapped.scenario, key)
-        finally:
-            env.close()
-        if label != key:
-            return label
-    return key
-
-
-def param_figure(summary: dict[str, Any], key: str, metric: str) -> Any:
-    """``metric`` vs one swept parameter, one line per (algo, policy), in the metric's display unit
-    (:func:`agents.evaluation.unit`), with 95 % Student-t CI error bars across seeds (each seed's
-    value averaged over the other swept parameters first)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from agents.evaluation import metric_label, summarise, unit
-
-    scale, _ = unit(metric)
-    envs = sorted({r["env_id"].split("/")[-1] for r in summary["groups"] if r["metric"] == metric})
-    # tag -> x -> seed -> the seed's values over the other swept parameters
-    series: dict[str, dict[Any, dict[Any, list[float]]]] = {}
-    for r in summary["groups"]:
-        if r["metric"] != metric:
-            continue
-        for name, s in r["policies"].items():
-            tag = name if s["kind"] == "baseline" else f"{name} (agent)"
-            if len(envs) > 1:
-                tag = f"{r['env_id'].split('/')[-1]}: {tag}"
-            by_seed = series.setdefault(tag, {}).setdefault(r["params"][key], {})
-            for seed, value in zip(r["seeds"], s.get("values", [s["mean"]])):
-                by_seed.setdefault(seed, []).append(value)
-    fig = Figure(figsize=(8.5, 4.5), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    markers = "osD^v<>p"
-    all_x: set[Any] = set()
-    for i, (tag, by_x) in enumerate(sorted(series.items())):
-        xs = sorted(by_x, key=lambda v: (isinstance(v, str), v))
-        all_x.update(xs)
-        # each seed's mean over the other parameters, then mean and CI across seeds
-        stats = [summarise([float(np.mean(v)) / scale for v in by_x[x].values()]) for x in xs]
-        ys = [st["mean"] for st in stats]
-        err = [st["ci95"] if math.isfinite(st["ci95"]) else 0.0 for st in stats]
-        ax.errorbar([str(x) if isinstance(x, str) else x for x in xs], ys, yerr=err, fmt="-",
-                    marker=markers[i % len(markers)], capsize=3, label=tag, alpha=0.85)
-    if all_x and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in all_x) and len(all_x) <= 12:
-        ax.set_xticks(sorted(all_x))
-    others = [k for k in summary["grid"] if k != key]
-    averaged = f"each seed averaged over {', '.join(others)}; " if others else ""
-    words = metric_label(metric)
-    xlabel = param_label(sorted({r["env_id"] for r in summary["groups"] if r["metric"] == metric}), key)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(words)
-    ax.set_title(f"{', '.join(envs)}: {words} vs {xlabel}\n"
-                 f"mean and 95 % CI across seeds ({averaged}error bars: Student t)", fontsize=9)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # off the data
-    fig.tight_layout()
-    return fig
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from agents.cli import OneLineParser, require_ray
-    from agents.training import check_out_dir
+    from agents.runs import check_out_dir
 
     p = OneLineParser(prog="train.py sweep", description="Run a YAML grid of train + score cells on Ray.")
     p.add_argument("config", help="sweep YAML file")

@@ -1,73 +1,54 @@
-"""Train an SB3 agent on an env id with atomic, resumable checkpoints, then score it.
+"""Train an SB3 agent on an env id with atomic, resumable checkpoints: what trains.
 
-Everything a run writes lives under its run directory (one run per directory):
+:class:`TrainConfig` says what a run needs; :func:`prepare_run` turns it into the run's settings
+(the hyperparameter file merged with the command's overrides, every value checked, the algorithm
+built once on a spaces-only VecEnv) or, for a resume, reads them from ``run.json`` and refuses a
+command that disagrees (:func:`_resume_settings`); :func:`train` trains or resumes and saves the
+final model, returned as an :class:`AgentPolicy`. :func:`effective_timesteps` is what SB3 runs for
+a budget (whole rollouts).
 
-    <out>/run.json                      the run's settings, written when it starts (so a killed run
-                                        can be resumed) and updated when training ends
-    <out>/checkpoints/model.zip         latest checkpoint (written to a temp file, then renamed)
-    <out>/checkpoints/vecnormalize.pkl  its VecNormalize statistics (when normalisation is on)
-    <out>/monitor/episodes.csv          one row per training episode: global timestep at its end,
-                                        env index, return, length, the env's primary metric
-    <out>/monitor/*.monitor.csv         SB3's per-env Monitor logs (appended across resumes)
-    <out>/tb/                           TensorBoard logs (only when tensorboard is installed)
-    <out>/model.zip, vecnormalize.pkl   the final model
-    <out>/scores.json, scores.md        the scoreboard; learning_curve.png, trajectories.png
-
-A run killed at any moment resumes with ``resume=True`` from the last checkpoint, with the settings
-of its ``run.json``, and loses at most the timesteps since then: the episode logs are cut back to
-the checkpoint first, so the learning curve never holds steps the model has forgotten.
+Elsewhere: the run folder, its ``run.json``, its identity and the log cut of a resume are
+:mod:`agents.runs`; the SB3 callbacks and checkpoints :mod:`agents.callbacks`; the learning curve
+:mod:`agents.plots`; scoring :mod:`agents.evaluation`. Their former names here still import
+(re-exported below).
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import inspect
-import json
-import math
-import os
-import re
-import shutil
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from agents.callbacks import checkpoint_callback, episode_log_callback, save_checkpoint
 from agents.factory import (ALGOS, algo_class, coerce_numbers, complete_extractor_kwargs, load_hyperparams,
                             resolve_policy_kwargs, validate_hyperparams)
+# re-exported: the run folder, its record and resume helpers live in agents.runs
+from agents.runs import (BASELINE_KEYS, EPISODE_LOG, FLAGS, OPTIONAL_SETTING_KEYS, RUN_FILE, RUN_OUTPUTS,
+                         SETTING_KEYS, TRAINING_OUTPUTS, _describe, _plain, atomic_write_text, check_out_dir,
+                         checkpoint_timesteps, clear_run_outputs, cut_logs, default_out_dir, finished_run,
+                         out_dir_conflict, read_run, run_identity, write_run)
+# re-exported: the learning curve lives in agents.plots
+from agents.plots import (RETURN_LABELS, LearningCurve, learning_curve, learning_curve_figure, plot_learning_curve,
+                          robust_limits, running_mean)
+
+__all__ = [
+    "DEFAULT_CHECKPOINT_FREQ", "AgentPolicy", "TrainConfig", "effective_timesteps", "prepare_run", "train",
+    # re-exported from agents.runs
+    "BASELINE_KEYS", "EPISODE_LOG", "FLAGS", "OPTIONAL_SETTING_KEYS", "RUN_FILE", "RUN_OUTPUTS", "SETTING_KEYS",
+    "TRAINING_OUTPUTS", "atomic_write_text", "check_out_dir", "checkpoint_timesteps", "clear_run_outputs",
+    "cut_logs", "default_out_dir", "finished_run", "out_dir_conflict", "read_run", "run_identity", "write_run",
+    # re-exported from agents.callbacks
+    "checkpoint_callback", "episode_log_callback", "save_checkpoint",
+    # re-exported from agents.plots
+    "RETURN_LABELS", "LearningCurve", "learning_curve", "learning_curve_figure", "plot_learning_curve",
+    "robust_limits", "running_mean",
+]
 
 DEFAULT_CHECKPOINT_FREQ = 10_000
-RUN_FILE = "run.json"
-EPISODE_LOG = "episodes.csv"
-#: the settings that make a training run; stored in run.json, taken from there by a resume
-SETTING_KEYS = ("env_id", "algo", "seed", "timesteps", "n_envs", "vectorized", "hyperparams", "env_kwargs")
-#: settings a run has only when they are set (older run records lack them and stay the same run)
-OPTIONAL_SETTING_KEYS = ("layout_pool", "pretrain")
-#: what identifies a baselines-only scoreboard
-BASELINE_KEYS = ("env_id", "env_kwargs")
-#: every file or folder a run writes in its directory (what ``clear_run_outputs`` removes)
-RUN_OUTPUTS = (RUN_FILE, "checkpoints", "monitor", "tb", "model.zip", "vecnormalize.pkl", "scores.json",
-               "scores.md", "learning_curve.png", "trajectories.png")
-#: the training outputs a fresh start removes (a rerun of the same settings never mixes with the old one)
-TRAINING_OUTPUTS = ("checkpoints", "monitor", "tb", "model.zip", "vecnormalize.pkl", "learning_curve.png")
-#: the CLI flag of each setting (errors name the flag)
-FLAGS = {"env_id": "--env", "algo": "--algo", "seed": "--seed", "timesteps": "--timesteps", "n_envs": "--n-envs",
-         "vectorized": "--vectorized", "hyperparams": "--hp", "env_kwargs": "--env-kw"}
-#: what the undiscounted episode return is, per env id (learning-curve axis label)
-RETURN_LABELS = {
-    "secure_env/UavSecureOfdma-v0": "episode return\n= EE (kbit/J) minus penalties",
-    "secure_env/QuantumUav-v0": "episode return\n= secure EE (kbit/J) minus penalties",
-    "secure_env/QkdNoma-v0": "episode return = sum over frames\nof min secure rate / B (bit/s/Hz)",
-}
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and a rename (never a half-written file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -103,44 +84,6 @@ class TrainConfig:
     variants: bool = True
 
 
-def default_out_dir(env_id: str, algo: str, seed: int, baselines_only: bool = False,
-                    overrides: Mapping[str, Any] | None = None) -> Path:
-    """``runs/<env name>/<algo>_seed<seed>``, or ``runs/<env name>/baselines`` for a baselines-only
-    run, followed by the command's setting overrides (``overrides``: e.g. ``{"timesteps": 500000,
-    "random_users": True}`` -> ``_random_users=true_timesteps=500000``), so commands with
-    different settings never share a default folder (a name longer than 120 characters is cut and
-    ends in a hash of the whole)."""
-    env = env_id.split("/")[-1]
-    name = "baselines" if baselines_only else f"{algo.lower()}_seed{seed}"
-    parts = []
-    for key, value in sorted((overrides or {}).items()):
-        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        parts.append(f"{key}={text}")
-    if parts:
-        suffix = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", re.sub(r"[\[\]{}\"' ]", "", "_".join(parts))).strip("-")
-        name = f"{name}_{suffix}"
-        if len(name) > 120:
-            name = f"{name[:110]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-    return Path("runs") / env / name
-
-
-def check_out_dir(out: Path, flag: str = "--out") -> None:
-    """ValueError (one line, naming ``flag``) when ``out`` cannot be a run folder: it is a file, a
-    folder above it is a file, or the nearest existing folder cannot be written."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{flag} {out} is a file, not a folder: choose another {flag}")
-    existing = out
-    while not existing.exists():
-        if existing.is_symlink():
-            raise ValueError(f"{flag} {out}: {existing} is a broken symbolic link")
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"{flag} {out}: {existing} is a file, so no folder can be made under it")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag} {out}: {existing} is not writable (permission denied)")
-
-
 def effective_timesteps(algo: str, timesteps: int, hyperparams: Mapping[str, Any], n_envs: int) -> int:
     """The timesteps SB3 actually runs for a ``timesteps`` budget: whole rollouts of ``n_steps x
     n_envs`` for PPO and A2C, whole collection rounds of ``train_freq x n_envs`` steps (``train_freq``
@@ -160,109 +103,6 @@ def effective_timesteps(algo: str, timesteps: int, hyperparams: Mapping[str, Any
         steps = freq
     chunk = max(int(steps), 1) * int(n_envs)
     return -(-int(timesteps) // chunk) * chunk
-
-
-def finished_run(out: Path, identity: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``out``'s run record when it holds this very run (:func:`run_identity` equal to
-    ``identity``) and that run has finished (status ``done``); else None."""
-    record = read_run(out)
-    if record is None or record.get("status") != "done" or run_identity(record) != _plain(dict(identity)):
-        return None
-    return record
-
-
-# -- run records ---------------------------------------------------------------------------------
-def _plain(x: Any) -> Any:
-    """``x`` as JSON would give it back (tuples -> lists), for comparisons with run.json."""
-    return json.loads(json.dumps(x, default=str))
-
-
-def read_run(out: Path) -> dict[str, Any] | None:
-    """``<out>/run.json`` (None when absent); ValueError when it is not a JSON object."""
-    path = Path(out) / RUN_FILE
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise ValueError(f"{path} is not readable JSON: move it away or use --overwrite") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{path} is not a run record: move it away or use --overwrite")
-    return record
-
-
-def write_run(out: Path, record: Mapping[str, Any]) -> Path:
-    """Write ``<out>/run.json`` atomically."""
-    path = Path(out) / RUN_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(_plain(dict(record)), indent=2))
-    return path
-
-
-def run_identity(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a run record that makes it this run: its kind and settings."""
-    kind = record.get("kind", "train")
-    keys = SETTING_KEYS if kind == "train" else BASELINE_KEYS
-    optional = {k: record[k] for k in OPTIONAL_SETTING_KEYS if kind == "train" and record.get(k) is not None}
-    return _plain({"kind": kind, **{k: record.get(k) for k in keys}, **optional})
-
-
-def _describe(record: Mapping[str, Any]) -> str:
-    if record.get("kind", "train") == "baselines":
-        return f"the baselines' scoreboard of {record.get('env_id')}"
-    return (f"a {record.get('algo')} run on {record.get('env_id')} (seed {record.get('seed')}, "
-            f"{record.get('timesteps')} timesteps)")
-
-
-def checkpoint_timesteps(ckpt: Path) -> int:
-    """``num_timesteps`` of an SB3 checkpoint, read from the zip's ``data`` entry (no torch load)."""
-    try:
-        with zipfile.ZipFile(ckpt) as z:
-            return int(json.loads(z.read("data"))["num_timesteps"])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        raise ValueError(f"{ckpt} is not a readable checkpoint") from None
-
-
-def out_dir_conflict(out: Path, identity: Mapping[str, Any]) -> str | None:
-    """Why ``out`` cannot take a fresh run with this ``identity`` (see :func:`run_identity`);
-    None when it can (an empty folder, or a finished run of the same settings, which train.py
-    shows rather than redoes: :func:`finished_run`)."""
-    out = Path(out)
-    present = [name for name in RUN_OUTPUTS if (out / name).exists()]
-    if not present:
-        return None
-    hint = "choose another --out, or --overwrite to replace it"
-    record = read_run(out)
-    if record is None:
-        what = "files of another run"
-        if (out / "scores.json").exists():
-            try:
-                what = f"the scores of {json.loads((out / 'scores.json').read_text()).get('env_id')}"
-            except (OSError, ValueError, AttributeError):
-                pass
-        return f"{out} holds {what} ({', '.join(present)}) and no {RUN_FILE}: {hint}"
-    mine = _plain(dict(identity))
-    theirs = run_identity(record)
-    if theirs != mine:
-        diff = [f"{k} {theirs.get(k)!r} there, {mine.get(k)!r} here" for k in mine
-                if theirs.get(k) != mine.get(k) and k not in ("hyperparams", "env_kwargs")]
-        diff += [f"{k} differ" for k in ("hyperparams", "env_kwargs") if k in mine and theirs.get(k) != mine.get(k)]
-        return f"{out} holds {_describe(record)}, a different run ({'; '.join(diff[:3])}): {hint}"
-    ckpt = out / "checkpoints" / "model.zip"
-    if record.get("kind", "train") == "train" and record.get("status") != "done" and ckpt.exists():
-        return (f"{out} holds this run unfinished, with a checkpoint at {checkpoint_timesteps(ckpt)} timesteps: "
-                f"--resume to continue it, or --overwrite to start over")
-    return None
-
-
-def clear_run_outputs(out: Path, names: tuple[str, ...] = RUN_OUTPUTS) -> None:
-    """Remove the files and folders a run writes (only those names) from ``out``."""
-    for name in names:
-        path = Path(out) / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
 
 
 # -- settings ------------------------------------------------------------------------------------
@@ -445,132 +285,6 @@ class AgentPolicy:
                                   deterministic=deterministic)
 
 
-def _checkpoint_callback(ckpt_dir: Path, freq: int) -> Any:
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    class AtomicCheckpoint(BaseCallback):
-        """Save model (and VecNormalize) every ``freq`` timesteps via temp file + rename."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.last = 0
-
-        def _on_training_start(self) -> None:
-            self.last = self.num_timesteps
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps - self.last >= freq:
-                self.last = self.num_timesteps
-                save_checkpoint(self.model, ckpt_dir)
-            return True
-
-    return AtomicCheckpoint()
-
-
-def _episode_log_callback(path: Path, metric: str) -> Any:
-    """Append one row per finished training episode to ``path``: the global timestep at its end
-    (the model's ``num_timesteps``, so rows are in step order across resumes), the env index, the
-    Monitor's return and length, and ``metric`` from the episode's ``info["episode_metrics"]``."""
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    class EpisodeLog(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.file: Any = None
-
-        def _on_training_start(self) -> None:
-            new = not path.exists() or path.stat().st_size == 0
-            self.file = path.open("a")
-            if new:
-                self.file.write(f"timesteps,env,return,length,{metric}\n")
-                self.file.flush()
-
-        def _on_step(self) -> bool:
-            dones = self.locals.get("dones")
-            infos = self.locals.get("infos")
-            if dones is None or infos is None:
-                return True
-            for i in np.flatnonzero(dones):
-                episode = infos[i].get("episode")
-                if episode is None:
-                    continue
-                value = infos[i].get("episode_metrics", {}).get(metric, math.nan)
-                self.file.write(f"{self.num_timesteps},{i},{float(episode['r'])!r},{int(episode['l'])},"
-                                f"{float(value)!r}\n")
-            self.file.flush()  # before the checkpoint callback runs: the log never lags a checkpoint
-            return True
-
-        def _on_training_end(self) -> None:
-            if self.file is not None:
-                self.file.close()
-                self.file = None
-
-    return EpisodeLog()
-
-
-def save_checkpoint(model: Any, ckpt_dir: Path) -> None:
-    """Atomically save the model, then its VecNormalize statistics, into ``ckpt_dir``."""
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    tmp = ckpt_dir / "model.tmp.zip"
-    model.save(tmp)
-    os.replace(tmp, ckpt_dir / "model.zip")
-    vn = model.get_vec_normalize_env()
-    if vn is not None:
-        tmp_vn = ckpt_dir / "vecnormalize.tmp.pkl"
-        vn.save(str(tmp_vn))
-        os.replace(tmp_vn, ckpt_dir / "vecnormalize.pkl")
-
-
-def _data_rows(lines: list[str]) -> tuple[list[str], list[str]]:
-    """(header lines, complete data rows) of a Monitor CSV (``#`` comment, then ``r,l,t``)."""
-    head = [ln for ln in lines[:2] if ln.startswith("#") or ln.startswith("r,")]
-    rows = [ln for ln in lines[len(head):] if ln.strip() and ln.count(",") >= 2]
-    return head, rows
-
-
-def cut_logs(out: Path, timesteps: int) -> int:
-    """Drop every logged episode that ended after ``timesteps`` (the checkpoint a resume starts
-    from) from ``monitor/episodes.csv`` and from SB3's Monitor CSVs; returns how many were dropped.
-
-    The Monitor files hold the same episodes in the same order (``<rank>.monitor.csv`` per env for
-    DummyVecEnv, ``native-<k>.monitor.csv`` in completion order for the native vector env), so
-    each keeps as many rows as the kept episodes of its env.
-    """
-    mon = Path(out) / "monitor"
-    log = mon / EPISODE_LOG
-    if not log.exists():
-        return 0
-    lines = log.read_text().splitlines()
-    header, rows = lines[:1], []
-    per_env: dict[int, int] = {}
-    dropped = 0
-    for line in lines[1:]:
-        parts = line.split(",")
-        try:
-            step, env = int(parts[0]), int(parts[1])
-            float(parts[4])
-        except (IndexError, ValueError):
-            continue  # a row cut short by the kill
-        if step <= timesteps:
-            rows.append(line)
-            per_env[env] = per_env.get(env, 0) + 1
-        else:
-            dropped += 1
-    atomic_write_text(log, "\n".join(header + rows) + "\n")
-    for path in mon.glob("*.monitor.csv"):
-        rank = path.name.split(".")[0]
-        if rank.isdigit():
-            head, data = _data_rows(path.read_text().splitlines())
-            atomic_write_text(path, "\n".join(head + data[:per_env.get(int(rank), 0)]) + "\n")
-    budget = len(rows)
-    for path in sorted(mon.glob("native-*.monitor.csv"), key=lambda p: int(p.name.split(".")[0].split("-")[1])):
-        head, data = _data_rows(path.read_text().splitlines())
-        keep = data[:budget]
-        budget -= len(keep)
-        atomic_write_text(path, "\n".join(head + keep) + "\n")
-    return dropped
-
-
 def _make_venv(settings: Mapping[str, Any], out: Path, resume_vn: Path | None) -> Any:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
@@ -656,9 +370,9 @@ def train(cfg: TrainConfig, settings: Mapping[str, Any] | None = None,
 
         progress = cfg.progress_bar and importlib.util.find_spec("tqdm") is not None \
             and importlib.util.find_spec("rich") is not None
-        callbacks = CallbackList([_episode_log_callback(out / "monitor" / EPISODE_LOG,
-                                                        primary_metric(settings["env_id"])),
-                                  _checkpoint_callback(ckpt, freq), *callbacks])
+        callbacks = CallbackList([episode_log_callback(out / "monitor" / EPISODE_LOG,
+                                                       primary_metric(settings["env_id"])),
+                                  checkpoint_callback(ckpt, freq), *callbacks])
         model.learn(remaining, callback=callbacks, reset_num_timesteps=not cfg.resume,
                     progress_bar=progress, tb_log_name=settings["algo"])
     save_checkpoint(model, ckpt)
@@ -671,157 +385,3 @@ def train(cfg: TrainConfig, settings: Mapping[str, Any] | None = None,
     write_run(out, record)
     venv.close()
     return AgentPolicy(model, vn), record
-
-
-# -- learning curve ------------------------------------------------------------------------------
-class LearningCurve(NamedTuple):
-    """Training episodes in step order: the global timestep at each episode's end, its return and
-    its primary metric (``metric``, NaN where the env did not report it)."""
-
-    timesteps: np.ndarray
-    returns: np.ndarray
-    metric_values: np.ndarray
-    metric: str
-
-
-def learning_curve(out: Path) -> LearningCurve:
-    """The run's training episodes from ``monitor/episodes.csv``, sorted by timestep (stable)."""
-    path = Path(out) / "monitor" / EPISODE_LOG
-    rows: list[tuple[float, float, float]] = []
-    metric = "metric"
-    if path.exists():
-        lines = path.read_text().splitlines()
-        if lines:
-            metric = lines[0].split(",")[-1]
-        for line in lines[1:]:
-            parts = line.split(",")
-            try:
-                rows.append((float(parts[0]), float(parts[2]), float(parts[4])))
-            except (IndexError, ValueError):
-                continue
-    arr = np.array(rows, dtype=np.float64).reshape(-1, 3)
-    arr = arr[np.argsort(arr[:, 0], kind="stable")]
-    return LearningCurve(arr[:, 0], arr[:, 1], arr[:, 2], metric)
-
-
-def robust_limits(values: np.ndarray, levels: list[float]) -> tuple[float, float] | None:
-    """y limits that show every level (baseline lines), the best episode and the bulk of the
-    others, with a 5 % margin. The bottom is the lowest episode unless that lies below both the
-    5th percentile and Q1 - 3 IQR (then the lower of those two): a few disastrous early episodes do
-    not squash the rest, while a steady climb stays in view."""
-    finite = values[np.isfinite(values)]
-    pts = [float(v) for v in levels if math.isfinite(v)]
-    if finite.size:
-        q1, q3 = np.percentile(finite, [25.0, 75.0])
-        floor = min(float(np.percentile(finite, 5.0)), float(q1 - 3.0 * (q3 - q1)))
-        pts += [max(float(finite.min()), floor), float(finite.max())]
-    if not pts:
-        return None
-    lo, hi = min(pts), max(pts)
-    pad = 0.05 * (hi - lo) if hi > lo else max(abs(hi) * 0.05, 1e-9)
-    return lo - pad, hi + pad
-
-
-def running_mean(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """(each distinct timestep, mean of the last ``w`` episodes ended by then, ``w``): ``w`` is a
-    50th of the episodes, and at least the most episodes that end at one timestep (parallel envs
-    finish together), so the curve has one value per timestep and no vertical zigzag."""
-    if not len(y):
-        return x, y, 1
-    steps, counts = np.unique(x, return_counts=True)
-    w = max(1, len(y) // 50, int(counts.max()))
-    csum = np.concatenate([[0.0], np.cumsum(y)])
-    last = np.searchsorted(x, steps, side="right")         # episodes ended by each timestep
-    first = np.maximum(last - w, 0)
-    return steps, (csum[last] - csum[first]) / (last - first), w
-
-
-_LEVEL_STYLES = [("tab:orange", "--"), ("tab:green", "-."), ("tab:red", ":"), ("tab:purple", "--"),
-                 ("tab:brown", "-."), ("tab:gray", ":")]
-
-
-def _curve_panel(ax: Any, x: np.ndarray, y: np.ndarray, levels: dict[str, float], styles: dict[str, tuple[str, str]],
-                 ylabel: str) -> None:
-    """Points, running mean and horizontal reference levels (``styles``: colour and line style per
-    level name) on ``ax``, with robust y limits."""
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(y):
-        ax.plot(x, y, ".", alpha=0.25, color="tab:blue", label="training episode")
-        sx, sy, w = running_mean(x, y)
-        ax.plot(sx, sy, "-", color="tab:blue", label=f"running mean (last {w} episodes)")
-    for name, level in levels.items():
-        colour, style = styles[name]
-        ax.axhline(level, ls=style, lw=1.4, color=colour, label=name)
-    lim = robust_limits(y, list(levels.values()))
-    if lim is not None:
-        ax.set_ylim(*lim)
-        below = int(np.sum(y < lim[0]))
-        if below:
-            ax.text(0.01, 0.02, f"{below} episode(s) below the axis", transform=ax.transAxes, fontsize=7,
-                    color="0.3", bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
-    ax.set_ylabel(ylabel, fontsize=8)
-    ax.grid(True, alpha=0.3)
-
-
-def plot_learning_curve(out: Path, title: str, board: Mapping[str, Any] | None = None,
-                        env_id: str | None = None) -> Path:
-    """Write ``<out>/learning_curve.png`` (:func:`learning_curve_figure`) atomically."""
-    fig = learning_curve_figure(out, title, board, env_id)
-    path = Path(out) / "learning_curve.png"
-    fig.savefig(path.with_name("learning_curve.tmp.png"))
-    os.replace(path.with_name("learning_curve.tmp.png"), path)
-    return path
-
-
-def learning_curve_figure(out: Path, title: str, board: Mapping[str, Any] | None = None,
-                          env_id: str | None = None) -> Any:
-    """The learning-curve figure of the run in ``out``, from its episode log, in step order.
-
-    Top: the training episodes' return (what it is, per env, in the axis label), with each
-    scored policy's mean held-out return as a dashed line when ``board`` (a scoreboard) is given.
-    Bottom (when the env reports its primary metric per episode): that metric in the scoreboard's
-    unit, with each policy's scoreboard mean. Held-out means come from the deterministic policy on
-    held-out seeds; training episodes from the exploring policy on training seeds.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from agents.evaluation import metric_label, unit
-
-    curve = learning_curve(out)
-    env_id = env_id or (board or {}).get("env_id")
-    metric = (board or {}).get("metric", curve.metric)
-    has_metric = bool(np.isfinite(curve.metric_values).any()) and metric == curve.metric
-    fig = Figure(figsize=(9.5, 7 if has_metric else 4.2), dpi=110)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(2 if has_metric else 1, 1, sharex=True, squeeze=False)[:, 0]
-    policies = (board or {}).get("policies", {})
-    names = {name: f"{name} ({row.get('kind', 'policy')}, held-out mean)" for name, row in policies.items()}
-    styles = {label: _LEVEL_STYLES[i % len(_LEVEL_STYLES)] for i, label in enumerate(names.values())}
-
-    def levels(key: str, scale: float) -> dict[str, float]:
-        found = {names[n]: row.get("metrics", {}).get(key, {}).get("mean") for n, row in policies.items()}
-        return {label: m / scale for label, m in found.items() if m is not None and math.isfinite(m)}
-
-    _curve_panel(axes[0], curve.timesteps, curve.returns, levels("return", 1.0), styles,
-                 RETURN_LABELS.get(env_id or "", "episode return (sum of rewards)"))
-    if has_metric:
-        scale, _ = unit(metric)
-        _curve_panel(axes[1], curve.timesteps, curve.metric_values / scale, levels(metric, scale), styles,
-                     f"{metric_label(metric)}\nper training episode")
-    if not len(curve.timesteps):
-        axes[0].text(0.5, 0.5, "no finished training episode", ha="center", transform=axes[0].transAxes)
-    axes[-1].set_xlabel("timesteps (global step at each episode's end)")
-    axes[0].set_title(title, fontsize=10)
-    handles, labels = axes[0].get_legend_handles_labels()
-    for ax in axes[1:]:  # a level only the lower panel has (never the case today) still gets its entry
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    if handles:
-        fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.70, 0.93), fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0, 0.70, 1))
-    return fig
-

@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.error(f"--num-cpus must be >= 1, got {args.num_cpus}")
         from agents.benchmark.suite import load_plan
         from agents.benchmark.trials import load_custom
-        from agents.training import check_out_dir
+        from agents.runs import check_out_dir
 
         try:
             plan = load_plan(args.suite, args.preset, args.suite_file, custom=tuple(args.algo))

@@ -43,9 +43,9 @@ def plan_path(cache: Path, task: Task, planner: str, seed: int) -> Path:
 
 def write_json(path: Path, obj: Any) -> None:
     """Strict JSON (NaN/inf -> null, as the scoreboard writes it), written through a temp file and a
-    rename (:func:`agents.training.atomic_write_text`)."""
+    rename (:func:`agents.runs.atomic_write_text`)."""
     from agents.evaluation import _finite, _json_default
-    from agents.training import atomic_write_text
+    from agents.runs import atomic_write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(_finite(obj), indent=1, allow_nan=False, default=_json_default))

@@ -349,7 +349,7 @@ def plot_sample_efficiency(block: Mapping[str, Any], path: Path, label: str) -> 
 
 def write_results(summary: dict[str, Any], plan: Plan, out: Path, header: Mapping[str, Any]) -> list[Path]:
     """``records.csv``, ``results.json``, ``report.md`` and the plots, into ``out``."""
-    from agents.training import atomic_write_text
+    from agents.runs import atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []

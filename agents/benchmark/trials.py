@@ -128,7 +128,8 @@ def trial_config(trial: Trial, task: Task, run_dir: Path, flights: Path | None =
 def _train_and_play(trial: Trial, task: Task, trial_dir: Path, seeds: list[int], curve_seeds: list[int],
                     points: int, flights: Path | None) -> dict[str, Any]:
     from agents.refine import load_agent
-    from agents.training import checkpoint_timesteps, finished_run, prepare_run, read_run, run_identity, train
+    from agents.runs import checkpoint_timesteps, finished_run, read_run, run_identity
+    from agents.training import prepare_run, train
 
     run_dir = trial_dir / "run"
     cfg = trial_config(trial, task, run_dir, flights)
