@@ -113,6 +113,7 @@ def uav_bare_numpy_loop(steps: int, seed: int) -> Callable[[], float]:
     tmp = np.empty(k)
     rot = c.rotor
     h2 = c.altitude_m ** 2
+    ex, ey, r_e = c.eve_discs[0]     # the one disc of the env it mirrors
 
     def run() -> float:
         qx = qy = 0.0
@@ -149,7 +150,7 @@ def uav_bare_numpy_loop(steps: int, seed: int) -> Callable[[], float]:
             np.log2(snr, out=snr)
             bits = np.bincount(ui, snr, k)
             bits *= c.subcarrier_hz * c.slot_s
-            gap = max(math.hypot(qx - c.eve_xy[0], qy - c.eve_xy[1]) - c.eve_radius_m, 0.0)
+            gap = max(math.hypot(qx - ex, qy - ey) - r_e, 0.0)
             _leak = w.max() * c.gamma0 / (h2 + gap * gap)
             _energy = c.slot_s * (total + c.circuit_power_w + p_fly)
         return steps / (time.perf_counter() - t0)

@@ -357,12 +357,15 @@ def test_the_number_of_users_is_drawn_per_episode_reproducibly_and_masks_hide_ab
         obs, info = env.reset(seed=seed)
         obs2, info2 = again.reset(seed=seed)
         np.testing.assert_array_equal(obs, obs2)
-        k = len(info["user_xy"])
+        k = int(info["user_mask"].sum())
         counts.add(k)
-        assert 2 <= k <= 5 and len(info2["user_xy"]) == k
+        assert 2 <= k <= 5 and np.array_equal(info2["user_mask"], info["user_mask"])
+        np.testing.assert_array_equal(info["user_mask"], np.arange(5) < k)
+        assert info["user_xy"].shape == (5, 2) and np.all(info["user_xy"][k:] == 0)
+        np.testing.assert_array_equal(env.unwrapped.geometry()["user_xy"], info["user_xy"][:k])
         # the first k users are the ones a fixed-K env of the same seed draws (the draw order is kept)
         fixed_k = {key: v for key, v in kw.items() if key != "num_users_range"}
-        np.testing.assert_array_equal(info["user_xy"], gym.make(UAV, **fixed_k, num_users=5).reset(
+        np.testing.assert_array_equal(info["user_xy"][:k], gym.make(UAV, **fixed_k, num_users=5).reset(
             seed=seed)[1]["user_xy"][:k])
         offsets, delivered = obs[12:22].reshape(5, 2), obs[22:27]
         mask = obs[-5:]
@@ -379,7 +382,7 @@ def test_the_number_of_users_is_drawn_per_episode_reproducibly_and_masks_hide_ab
             np.testing.assert_array_equal(step_a[0], step_b[0])
             assert step_a[1] == step_b[1]
             np.testing.assert_array_equal(step_a[4]["bits_per_user"], step_b[4]["bits_per_user"])
-            assert step_a[4]["bits_per_user"].shape == (k,)
+            assert step_a[4]["bits_per_user"].shape == (5,) and np.all(step_a[4]["bits_per_user"][k:] == 0)
     assert counts == {2, 3, 4, 5}
 
 
@@ -392,7 +395,7 @@ def test_variable_k_set_observation_pads_tokens_and_the_episode_scores_the_prese
     assert m == 6
     for seed in range(6):
         obs, info = env.reset(seed=seed)
-        k = len(info["user_xy"])
+        k = int(info["user_mask"].sum())
         toks = obs[g:g + m * w].reshape(m, w)
         np.testing.assert_array_equal(toks[:, -1], [1.0] * k + [0.0] * (m - k))
         assert np.all(toks[k:] == 0)
@@ -402,15 +405,23 @@ def test_variable_k_set_observation_pads_tokens_and_the_episode_scores_the_prese
             obs, _, done, _, info = env.step(env.action_space.sample())
         met = info["episode_metrics"]
         assert met["leakage_violations"] == 0 and met["destination_reached"] == 1.0
-        assert info["bits_per_user"].shape == (k,)
+        assert info["bits_per_user"].shape == (4,) and np.all(info["bits_per_user"][k:] == 0)
 
 
 def test_variable_k_refuses_the_native_vector_env_and_bad_ranges():
     with pytest.raises(ValueError, match="num_users_range.*SyncVectorEnv"):
         gym.make_vec(UAV, num_envs=2, vectorization_mode="vector_entry_point", num_users_range=(2, 4),
                      random_users=True)
-    sync = gym.make_vec(UAV, num_envs=2, vectorization_mode="sync", num_users_range=(2, 4), random_users=True)
-    sync.reset(seed=0)
+    # gymnasium's own vector envs stack the infos: every per-user entry has K rows (absent: zeros)
+    for env_id in (UAV, QUANTUM):
+        sync = gym.make_vec(env_id, num_envs=3, vectorization_mode="sync", num_users_range=(1, 4), random_users=True,
+                            action_mode="compact", num_slots=5, end_xy=(120.0, 0.0), num_subcarriers=8)
+        _, info = sync.reset(seed=5)
+        assert info["user_xy"].shape == (3, 4, 2) and len(set(info["user_mask"].sum(axis=1))) > 1
+        sync.action_space.seed(0)
+        for _ in range(11):                                   # through an autoreset (step 6), then a step
+            _, _, _, _, info = sync.step(sync.action_space.sample())
+        assert info["bits_per_user"].shape == (3, 4)
     for kw, field in [(dict(num_users_range=(2, 4)), "num_users_range"),
                       (dict(num_users_range=(4, 2), random_users=True), "num_users_range"),
                       (dict(num_users_range=(0, 2), random_users=True), "num_users_range"),

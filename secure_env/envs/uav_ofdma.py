@@ -21,6 +21,17 @@ OBS_LIMIT = 10.0
 EE_UNIT_BITS_PER_J = 1e3
 #: the destination counts as reached within this distance (m)
 DESTINATION_TOL_M = 1.0
+#: per-user info entries, padded to K with zeros for absent users (``num_users_range``) so that
+#: every episode's info has one shape (gymnasium's vector envs stack them)
+PER_USER_INFO = ("bits_per_user", "secure_bits_per_user", "qkd_time_s", "basis_prob", "key_error_rate")
+
+
+def _pad_users(x: Any, k_max: int) -> np.ndarray:
+    """A per-user array (k, ...) padded with zeros to (K, ...)."""
+    x = np.asarray(x)
+    out = np.zeros((k_max,) + x.shape[1:], dtype=x.dtype)
+    out[:len(x)] = x
+    return out
 
 
 class _MissionTotals:
@@ -346,8 +357,12 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         self._set_eves(eves, model.sample_eve_truth(self.np_random, eves))
         self._reset_state()
         self._needs_reset = False
-        return self._obs(), {"position_m": np.array((self._qx, self._qy)), "user_xy": self._users.copy(),
-                             "eve_discs": self._eves.copy()}
+        info = {"position_m": np.array((self._qx, self._qy)), "user_xy": self._users.copy(),
+                "eve_discs": self._eves.copy()}
+        if self._variable_k:        # one shape for every episode: K rows, a mask of the present users
+            info["user_xy"] = _pad_users(self._users, s.num_users)
+            info["user_mask"] = np.arange(s.num_users) < len(self._users)
+        return self._obs(), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         s, c = self.scenario, self.constants
@@ -401,6 +416,10 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         }
         if extra is not None:
             info.update(extra["info"])
+        if self._variable_k and len(self._users) < s.num_users:
+            for key in PER_USER_INFO:
+                if key in info:
+                    info[key] = _pad_users(info[key], s.num_users)
         terminated = self._slot >= s.num_slots
         if terminated:
             rates = self._bits_user / (self._slot * c.slot_s)
