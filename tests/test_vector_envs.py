@@ -37,6 +37,10 @@ CASES += [(env_id, dict(_EVE_KW, action_mode=mode, random_eves=True, num_eves=3,
           for mode in ("full", "compact", "velocity") for obs in ({}, {"observation_mode": "set"})]
 CASES += [("secure_env/UavSecureOfdma-v0", dict(_EVE_KW, action_mode="velocity",
                                                 eve_discs=((60.0, 10.0, 20.0), (120.0, -20.0, 5.0))))]
+# a number of users drawn per episode (num_users_range): the batch plays by groups of equal k
+CASES += [(env_id, dict(_EVE_KW, action_mode=mode, num_users_range=(1, 4), random_eves=True, num_eves=2, **obs))
+          for env_id in ("secure_env/UavSecureOfdma-v0", "secure_env/QuantumUav-v0")
+          for mode in ("full", "compact", "velocity") for obs in ({}, {"observation_mode": "set", "max_users": 5})]
 
 
 def _close(a, b, key):

@@ -360,7 +360,8 @@ def layout_features(state: SlotState, scenario: Any, scale_m: float, order_free:
     if single:   # one env: the same sums and quotients in plain floats (K is a handful)
         rel1 = [(ux - qx, uy - qy) for ux, uy in users.tolist()]
         d21 = [rx * rx + ry * ry for rx, ry in rel1]
-        owed1 = pace_debt(delivered, slot, s).tolist()
+        base = s.num_slots * s.slot_s * s.r_min_bps * ((int(slot) + 1) / s.num_slots)   # pace_debt's, in floats
+        owed1 = [base - b for b in delivered.tolist()]
         near1 = d21.index(min(d21))
         top = max(owed1)
         if top > 0.0 and order_free:

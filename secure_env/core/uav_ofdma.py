@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from secure_env.core.flight import RotorParams, flight_power
 from secure_env.core.ofdma import energy_efficiency, squared_distance_xy, subcarrier_rate, total_power
 from secure_env.core.secrecy import (binding_disc, leakage_power_cap, leakage_snr, sample_in_discs,
-                                    worst_case_disc_distance_sq)
+                                    worst_case_disc_distance_sq, worst_case_eve_distance_sq_xy)
 
 #: relative slack on the leakage limit before a slot counts as violating it: float32 actions
 #: cannot land exactly on the cap (a planner at the cap is off by about 1e-7)
@@ -367,14 +367,19 @@ def observation_features(c: SlotConstants, scale_m: float, start_xy: tuple[float
     margin = (slots_left * c.v_max_mps * c.slot_s - (ex * ex + ey * ey) ** 0.5) * inv
     discs = c.eve_discs if eves is None else eves
     if isinstance(discs, tuple) and isinstance(qx, float):
-        wx, wy, r_e = discs[binding_disc(qx, qy, discs, c.altitude_m)] if len(discs) > 1 else discs[0]
+        if len(discs) == 1:          # the paper's one disc: its distance directly (the hot path)
+            wx, wy, r_e = discs[0]
+            d_e2 = worst_case_eve_distance_sq_xy(qx - wx, qy - wy, r_e, c.altitude_m)
+        else:
+            wx, wy, r_e = discs[binding_disc(qx, qy, discs, c.altitude_m)]
+            d_e2 = worst_case_disc_distance_sq(qx, qy, discs, c.altitude_m)
     else:
         arr = np.asarray(discs, dtype=np.float64)
         arr = np.broadcast_to(arr, np.shape(qx) + arr.shape[-2:])
         j = binding_disc(qx, qy, arr, c.altitude_m)
         pick = np.take_along_axis(arr, np.asarray(j)[..., None, None], axis=-2)[..., 0, :]
         wx, wy, r_e = pick[..., 0], pick[..., 1], pick[..., 2]
-    d_e2 = worst_case_disc_distance_sq(qx, qy, discs, c.altitude_m)
+        d_e2 = worst_case_disc_distance_sq(qx, qy, discs, c.altitude_m)
     band = c.num_subcarriers * leakage_power_cap(c.gamma_tol, c.gamma0, d_e2) / c.peak_power_w
     log_band = np.log10(band) if isinstance(band, np.ndarray) else math.log10(band)
     return [(qx - start_xy[0]) * inv, (qy - start_xy[1]) * inv, vx / c.v_max_mps, vy / c.v_max_mps,

@@ -111,10 +111,12 @@ class QuantumUavVectorEnv(UavSecureOfdmaVectorEnv):
         self._overrun_slots[idx] = 0
         self._err_bits[idx] = 0.0
 
-    def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: np.ndarray, qy: np.ndarray,
-                    out: dict[str, Any], qkd_phase: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
-        res = qmodel.play_qkd_slot(self.scenario, self.constants, qkd_budget_s, qx, qy, self._users, out,
-                                   phase=qkd_phase)
+    def _extra_physics(self, c: Any, users: np.ndarray, qkd_budget_s: np.ndarray | None, qx: np.ndarray,
+                       qy: np.ndarray, out: dict[str, Any],
+                       qkd_phase: dict[str, np.ndarray] | None) -> dict[str, Any]:
+        return qmodel.play_qkd_slot(self.scenario, c, qkd_budget_s, qx, qy, users, out, phase=qkd_phase)
+
+    def _extra_book(self, res: dict[str, Any]) -> dict[str, Any]:
         self._overrun_slots += res["info"]["qkd_overrun_s"] > 0.0
         self._err_bits += res["key_error_bits"]
         return res

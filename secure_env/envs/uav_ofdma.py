@@ -26,12 +26,29 @@ DESTINATION_TOL_M = 1.0
 PER_USER_INFO = ("bits_per_user", "secure_bits_per_user", "qkd_time_s", "basis_prob", "key_error_rate")
 
 
+def active_action(a: np.ndarray, mode: str, k: int, k_max: int, num_subcarriers: int) -> np.ndarray:
+    """The action entries (last axis) of an episode's k present users out of K = ``k_max``
+    (``num_users_range``): the compact mode's shares and both modes' QKD budgets of users
+    k..K-1 are dropped (they act on nobody); the velocity mode has none."""
+    if k == k_max or mode == "velocity":
+        return a
+    if mode == "compact":
+        head = a[..., :3 + k]
+        return np.concatenate([head, a[..., 3 + k_max:3 + k_max + k]], axis=-1) if a.shape[-1] > 3 + k_max else head
+    nf_part = model.action_size(num_subcarriers)
+    return a[..., :nf_part + k] if a.shape[-1] > nf_part else a
+
+
 def _pad_users(x: Any, k_max: int) -> np.ndarray:
     """A per-user array (k, ...) padded with zeros to (K, ...)."""
     x = np.asarray(x)
     out = np.zeros((k_max,) + x.shape[1:], dtype=x.dtype)
     out[:len(x)] = x
     return out
+
+
+#: SlotState from a tuple of its 8 fields in order, without the keyword handling (a hot path)
+_new_state = model.SlotState._make
 
 
 class _MissionTotals:
@@ -41,8 +58,8 @@ class _MissionTotals:
     def _slot_state(self) -> model.SlotState:
         """The state a slot's decision and the observation read, built here for both envs
         (floats and a tuple of discs in the single env, arrays in the vector env)."""
-        return model.SlotState(self._qx, self._qy, self._vx, self._vy, self._slot, self._users, self._bits_user,
-                               self._eve_arg)
+        return _new_state((self._qx, self._qy, self._vx, self._vy, self._slot, self._users, self._bits_user,
+                           self._eve_arg))
 
     def _add_slot(self, out: dict[str, Any], extra: dict[str, Any] | None) -> tuple[Any, Any, Any, Any, Any]:
         """Add the slot just played (``out`` of :func:`~secure_env.core.uav_ofdma.slot_outcome_xy`,
@@ -248,17 +265,9 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
             self.constants = dataclasses.replace(self._base_constants, num_users=k)
 
     def _active_action(self, a: np.ndarray) -> np.ndarray:
-        """The action entries of the episode's k users (``num_users_range``): the compact mode's
-        shares and both modes' QKD budgets of users k..K-1 are dropped (they act on nobody)."""
-        s, k = self.scenario, len(self._users)
-        big = s.num_users
-        if k == big or self._mode == "velocity":
-            return a
-        if self._mode == "compact":
-            head = a[:3 + k]
-            return np.concatenate([head, a[3 + big:3 + big + k]]) if a.shape[0] > 3 + big else head
-        nf_part = model.action_size(s.num_subcarriers)
-        return a[:nf_part + k] if a.shape[0] > nf_part else a
+        """:func:`active_action` of this episode's k users."""
+        s = self.scenario
+        return active_action(a, self._mode, len(self._users), s.num_users, s.num_subcarriers)
 
     def _set_eves(self, eves: np.ndarray, truth: np.ndarray) -> None:
         """This episode's eavesdropper discs (J, 3) and their true positions (J, 2)."""
@@ -475,12 +484,14 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
             obs.append((ux - qx) * inv)
             obs.append((uy - qy) * inv)
         absent = s.num_users - len(self._user_list)     # num_users_range: users k..K-1 are absent (zeros)
-        obs.extend([0.0] * (2 * absent))
+        if absent:
+            obs.extend([0.0] * (2 * absent))
         if self._need > 0:
             obs.extend(min(b / self._need, 1.0) for b in self._bits_user.tolist())
         else:
             obs.extend([1.0] * len(self._user_list))
-        obs.extend([0.0] * absent)
+        if absent:
+            obs.extend([0.0] * absent)
         if self._layout_obs:
             obs.extend(uav_actions.layout_features(state, s, self._scale).tolist())
         if self._variable_k:
@@ -513,11 +524,10 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
     def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
         super().__init__(num_envs, **kwargs)
         t = self._template
-        if t.scenario.num_users_range is not None:
-            raise ValueError(f"num_users_range={t.scenario.num_users_range!r} is not supported by the native vector "
-                             f"env (it batches one number of users): use gymnasium's SyncVectorEnv "
-                             f"(vectorization_mode='sync'), or train.py without --vectorized")
-        self.constants = t.constants
+        self._variable_k = t._variable_k
+        self._base_constants = t._base_constants
+        self._k_constants: dict[int, model.SlotConstants] = {}
+        self.constants = t._base_constants
         self._scale = t._scale
         self._mode, self._safety, self._layout_obs = t._mode, t._safety, t._layout_obs
         self._set_obs, self._tokens = t._set_obs, t._tokens
@@ -531,6 +541,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         s = self.scenario
         b, k, j = self.num_envs, s.num_users, s.num_eve_discs
         self._users = np.zeros((b, k, 2))
+        self._k = np.full(b, k, dtype=np.int64)          # users present (num_users_range: drawn per episode)
         self._eves = np.zeros((b, j, 3))
         self._eve_truth = np.zeros((b, j, 2))
         self._eve_arg = self._eves                      # the discs every slot reads (drawn in place)
@@ -548,8 +559,14 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
             self._tx = np.zeros((b, s.num_slots))
 
     def _draw(self, i: int) -> None:
-        # the single env's draws, in its order (users, discs, then the truth from a jumped copy)
-        self._users[i] = model.sample_users(self._rngs[i], self.scenario)
+        # the single env's draws, in its order (users, their number, discs, the truth from a jumped copy)
+        s = self.scenario
+        users = model.sample_users(self._rngs[i], s)
+        if self._variable_k:
+            lo, hi = s.user_range
+            self._k[i] = int(self._rngs[i].integers(lo, hi + 1))
+            users[self._k[i]:] = 0.0                     # absent users: zero rows (masked everywhere)
+        self._users[i] = users
         self._eves[i] = model.sample_eves(self._rngs[i], self.scenario)
         self._eve_truth[i] = model.sample_eve_truth(self._rngs[i], self._eves[i])
 
@@ -567,13 +584,94 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
             self._path[idx, 0] = s.start_xy
 
     def _reset_info(self) -> dict[str, Any]:
-        return {"position_m": np.stack([self._qx, self._qy], axis=1), "user_xy": self._users.copy(),
+        info = {"position_m": np.stack([self._qx, self._qy], axis=1), "user_xy": self._users.copy(),
                 "eve_discs": self._eves.copy()}
+        if self._variable_k:
+            info["user_mask"] = self._user_mask()
+        return info
 
-    # subclasses (QuantumUav) extend these two
+    # -- num_users_range: sub-envs grouped by their number of users --------------------------
+    def _user_mask(self) -> np.ndarray:
+        """(B, K) True where a user is present."""
+        return np.arange(self.scenario.num_users) < self._k[:, None]
+
+    def _groups(self) -> list[tuple[int, np.ndarray]]:
+        """(k, sub-env indices) for each number of users k in the batch; one group without
+        ``num_users_range``."""
+        if not self._variable_k:
+            return [(self.scenario.num_users, np.arange(self.num_envs))]
+        return [(int(k), np.flatnonzero(self._k == k)) for k in np.unique(self._k)]
+
+    def _constants_for(self, k: int) -> model.SlotConstants:
+        if k not in self._k_constants:
+            self._k_constants[k] = dataclasses.replace(self._base_constants, num_users=k)
+        return self._k_constants[k]
+
+    def _group_state(self, idx: np.ndarray, k: int) -> model.SlotState:
+        """The :class:`~secure_env.core.uav_ofdma.SlotState` of sub-envs ``idx``, all with k users."""
+        return model.SlotState(self._qx[idx], self._qy[idx], self._vx[idx], self._vy[idx], self._slot[idx],
+                               self._users[idx, :k], self._bits_user[idx, :k], self._eves[idx])
+
+    def _merge(self, parts: list[tuple[np.ndarray, dict[str, Any]]]) -> dict[str, Any]:
+        """One dict of (B, ...) arrays from the groups' dicts: per-user entries (2-D or more, but
+        the per-subcarrier ``power_w`` and ``user``) padded with zeros to K columns."""
+        b, k_max = self.num_envs, self.scenario.num_users
+        merged: dict[str, Any] = {}
+        for key, first in parts[0][1].items():
+            if first is None:
+                merged[key] = None
+                continue
+            if isinstance(first, dict):
+                merged[key] = self._merge([(idx, p[key]) for idx, p in parts])
+                continue
+            arrs = [np.asarray(p[key]) for _, p in parts]
+            per_user = arrs[0].ndim >= 2 and key not in ("power_w", "user")
+            tail = ((k_max,) + arrs[0].shape[2:]) if per_user else arrs[0].shape[1:]
+            full = np.zeros((b,) + tail, dtype=np.result_type(*arrs))
+            for (idx, _), arr in zip(parts, arrs):
+                if per_user:
+                    full[idx, :arr.shape[1]] = arr
+                else:
+                    full[idx] = arr
+            merged[key] = full
+        return merged
+
+    def _play_groups(self, a: np.ndarray) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+        """``num_users_range``: each group of sub-envs with the same k plays its slot through the
+        single env's functions with constants of K = k (the single env's arithmetic), merged."""
+        s = self.scenario
+        parts_d, parts_out, parts_extra = [], [], []
+        for k, idx in self._groups():
+            c = self._constants_for(k)
+            st = self._group_state(idx, k)
+            ak = active_action(a[idx], self._mode, k, s.num_users, s.num_subcarriers)
+            d = uav_actions.decide_slot(ak, self._mode, self._safety, c, s, st)
+            out = model.slot_outcome_xy(d["qx"], d["qy"], d["speed"], d["power_w"], d["user"], st.users, c,
+                                        flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"], eves=st.eves)
+            self._add_secrecy(d["qx"], d["qy"], d["power_w"], d["user"], d["snr_per_watt"], idx, st.users, c)
+            res = self._extra_physics(c, st.users, d["qkd_budget_s"], d["qx"], d["qy"], out, d["qkd_phase"])
+            parts_d.append((idx, d))
+            parts_out.append((idx, out))
+            parts_extra.append((idx, res))
+        d, out = self._merge(parts_d), self._merge(parts_out)
+        extra = None if parts_extra[0][1] is None else self._extra_book(self._merge(parts_extra))
+        return d, out, extra
+
+    # subclasses (QuantumUav) extend these
+    def _extra_physics(self, c: model.SlotConstants, users: np.ndarray, qkd_budget_s: np.ndarray | None,
+                       qx: np.ndarray, qy: np.ndarray, out: dict[str, Any],
+                       qkd_phase: dict[str, np.ndarray] | None) -> dict[str, Any] | None:
+        """A subclass's extra stage of the slot for sub-envs of one user count: None here."""
+        return None
+
+    def _extra_book(self, res: dict[str, Any]) -> dict[str, Any]:
+        """A subclass's running totals of its extra stage (every sub-env)."""
+        return res
+
     def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: np.ndarray, qy: np.ndarray,
                     out: dict[str, Any], qkd_phase: dict[str, np.ndarray] | None = None) -> dict[str, Any] | None:
-        return None
+        res = self._extra_physics(self.constants, self._users, qkd_budget_s, qx, qy, out, qkd_phase)
+        return None if res is None else self._extra_book(res)
 
     def _episode_extra(self, ee: np.ndarray) -> dict[str, np.ndarray]:
         return {}
@@ -588,9 +686,15 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         rel = (self._users - np.stack([self._qx, self._qy], axis=1)[:, None, :]) * inv
         need = s.num_slots * s.slot_s * s.r_min_bps
         delivered = np.minimum(self._bits_user / need, 1.0) if need > 0 else np.ones_like(self._bits_user)
+        if self._variable_k:                 # absent users: zeros, then the mask at the end
+            mask = self._user_mask()
+            rel = rel * mask[..., None]
+            delivered = np.where(mask, delivered, 0.0)
         parts = [np.stack(feats, axis=1), rel.reshape(self.num_envs, -1), delivered]
         if self._layout_obs:
-            parts.append(uav_actions.layout_features(state, s, self._scale))
+            parts.append(self._layout_features(state, order_free=False))
+        if self._variable_k:
+            parts.append(mask.astype(np.float64))
         obs = np.concatenate(parts, axis=1)
         return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
 
@@ -602,44 +706,66 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         feats = model.observation_features(c, self._scale, s.start_xy, s.end_xy, s.num_slots, state)
         parts = [np.stack(feats, axis=1)]
         if self._layout_obs:
-            parts.append(uav_actions.layout_features(state, s, self._scale, order_free=True))
-        parts.append(np.full((b, 1), s.num_users / self._tokens))
-        toks = tokens.user_tokens(state, s, self._scale, self._tokens)
+            parts.append(self._layout_features(state, order_free=True))
+        parts.append(self._k[:, None] / self._tokens)
+        if self._variable_k:                 # each group's k users fill its tokens, the rest is padding
+            toks = np.zeros((b, self._tokens, tokens.USER_TOKEN_WIDTH))
+            for k, idx in self._groups():
+                toks[idx] = tokens.user_tokens(self._group_state(idx, k), s, self._scale, self._tokens)
+        else:
+            toks = tokens.user_tokens(state, s, self._scale, self._tokens)
         parts.append(toks.reshape(b, -1))
         if s.eve_tokens:
             parts.append(tokens.disc_tokens(self._qx, self._qy, self._eves, self._scale).reshape(b, -1))
         obs = np.concatenate(parts, axis=1)
         return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
 
+    def _layout_features(self, state: model.SlotState, order_free: bool) -> np.ndarray:
+        """:func:`~secure_env.core.uav_actions.layout_features` of every sub-env (by groups of
+        equal k with ``num_users_range``: nearest, centroid and furthest behind among present users)."""
+        s = self.scenario
+        if not self._variable_k:
+            return uav_actions.layout_features(state, s, self._scale, order_free=order_free)
+        out = np.zeros((self.num_envs, uav_actions.LAYOUT_FEATURES))
+        for k, idx in self._groups():
+            out[idx] = uav_actions.layout_features(self._group_state(idx, k), s, self._scale, order_free=order_free)
+        return out
+
     def _render_one(self, i: int) -> np.ndarray:
         from secure_env.envs.rendering import render_uav_ofdma
 
         n = int(self._slot[i])
-        return render_uav_ofdma(self.scenario, self._users[i], self._path[i, :n + 1], self._tx[i, :n], self._eves[i],
+        return render_uav_ofdma(self.scenario, self._users[i, :self._k[i]], self._path[i, :n + 1], self._tx[i, :n], self._eves[i],
                                 self._eve_truth[i])
 
     def _add_secrecy(self, qx: np.ndarray, qy: np.ndarray, power: np.ndarray, user: np.ndarray,
-                     snr_per_watt: np.ndarray | None) -> None:
-        """Add the slot's worst-case and realised secrecy (reported only) to the running totals."""
-        c = self.constants
+                     snr_per_watt: np.ndarray | None, idx: Any = slice(None), users: np.ndarray | None = None,
+                     c: model.SlotConstants | None = None) -> None:
+        """Add the slot's worst-case and realised secrecy (reported only) of sub-envs ``idx`` (with
+        their ``users`` and constants ``c``; default every sub-env) to the running totals."""
+        c = self.constants if c is None else c
         if snr_per_watt is None:
-            u = self._users
+            u = self._users if users is None else users
             snr_per_watt = c.gamma0 / squared_distance_xy(u[..., 0] - qx[:, None], u[..., 1] - qy[:, None],
                                                           c.altitude_m)
-        r = model.realised_secrecy(qx, qy, power, user, snr_per_watt, self._eves, self._eve_truth, c)
-        self._secrecy_sums[:, 0] += r["secrecy_rate_bps"]
-        self._secrecy_sums[:, 1] += r["realised_secrecy_rate_bps"]
-        np.maximum(self._secrecy_max[:, 0], r["realised_leakage_snr_max"], out=self._secrecy_max[:, 0])
-        np.maximum(self._secrecy_max[:, 1], r["leakage_snr_max"], out=self._secrecy_max[:, 1])
+        r = model.realised_secrecy(qx, qy, power, user, snr_per_watt, self._eves[idx], self._eve_truth[idx], c)
+        self._secrecy_sums[idx, 0] += r["secrecy_rate_bps"]
+        self._secrecy_sums[idx, 1] += r["realised_secrecy_rate_bps"]
+        self._secrecy_max[idx, 0] = np.maximum(self._secrecy_max[idx, 0], r["realised_leakage_snr_max"])
+        self._secrecy_max[idx, 1] = np.maximum(self._secrecy_max[idx, 1], r["leakage_snr_max"])
 
     def _play(self, a: np.ndarray) -> PlayResult:
         s, c = self.scenario, self.constants
-        d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._slot_state())
-        vx, vy, qx, qy = d["vx"], d["vy"], d["qx"], d["qy"]
-        out = model.slot_outcome_xy(qx, qy, d["speed"], d["power_w"], d["user"], self._users, c,
-                                    flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"], eves=self._eves)
-        self._add_secrecy(qx, qy, d["power_w"], d["user"], d["snr_per_watt"])
-        extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out, d["qkd_phase"])
+        if self._variable_k:
+            d, out, extra = self._play_groups(a)
+            vx, vy, qx, qy = d["vx"], d["vy"], d["qx"], d["qy"]
+        else:
+            d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._slot_state())
+            vx, vy, qx, qy = d["vx"], d["vy"], d["qx"], d["qy"]
+            out = model.slot_outcome_xy(qx, qy, d["speed"], d["power_w"], d["user"], self._users, c,
+                                        flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"], eves=self._eves)
+            self._add_secrecy(qx, qy, d["power_w"], d["user"], d["snr_per_watt"])
+            extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out, d["qkd_phase"])
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
         self._slot += 1
@@ -670,6 +796,10 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         if terminated.any():
             rates = self._bits_user / (np.maximum(self._slot, 1) * c.slot_s)[:, None]
             shortfall = np.maximum(s.r_min_bps - rates, 0.0)
+            if self._variable_k:             # the present users only
+                mask = self._user_mask()
+                shortfall = np.where(mask, shortfall, 0.0)
+                rates = np.where(mask, rates, np.inf)
             qos = shortfall.sum(axis=1) / s.r_min_bps if s.r_min_bps > 0 else zeros.copy()
             err = np.hypot(qx - s.end_xy[0], qy - s.end_xy[1])
             dest = err / (c.v_max_mps * c.slot_s)
