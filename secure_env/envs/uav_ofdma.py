@@ -517,7 +517,12 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
 
 
 class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
-    """B copies of :class:`~secure_env.envs.uav_ofdma.UavSecureOfdmaEnv` in one set of arrays."""
+    """B copies of :class:`~secure_env.envs.uav_ofdma.UavSecureOfdmaEnv` in one set of arrays.
+
+    Drawn eavesdropper discs are per sub-env arrays (B, J, 3). With ``num_users_range`` the
+    sub-envs hold K user rows (absent users zero) and play each slot by groups of equal k
+    (:meth:`_play_groups`), each group through the single env's functions with constants of K = k,
+    so that every sub-env equals a single env of the same seed."""
 
     single_env_cls = UavSecureOfdmaEnv
 
