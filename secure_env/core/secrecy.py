@@ -80,17 +80,20 @@ def worst_case_disc_distance_sq(qx: Any, qy: Any, discs: Any, altitude_m: float)
     return worst_case_eve_distance_sq_xy(qx_ - d[..., 0], qy_ - d[..., 1], d[..., 2], altitude_m).min(axis=-1)
 
 
-def binding_disc(qx: Any, qy: Any, discs: Any, altitude_m: float) -> Any:
-    """Index of the disc whose worst-case point is closest to the UAV (the one that sets the
-    leakage cap; the first of equals): an int for one env, an int array of the batch shape."""
+def binding_disc(qx: Any, qy: Any, discs: Any, altitude_m: float) -> tuple[Any, Any]:
+    """The disc whose worst-case point is closest to the UAV (the one that sets the leakage cap;
+    the first of equals) and that squared distance, :func:`worst_case_disc_distance_sq`:
+    (int, float) for one env (a tuple of discs, float ``qx``, ``qy``), (int array, float array) of
+    the batch shape for an array of discs (..., J, 3)."""
     if isinstance(discs, tuple) and isinstance(qx, float):
-        if len(discs) == 1:
-            return 0
         dist = [worst_case_eve_distance_sq_xy(qx - ex, qy - ey, r, altitude_m) for ex, ey, r in discs]
-        return dist.index(min(dist))
+        best = min(dist)
+        return dist.index(best), best
     d = np.asarray(discs, dtype=np.float64)
     qx_, qy_ = np.asarray(qx, dtype=np.float64)[..., None], np.asarray(qy, dtype=np.float64)[..., None]
-    return np.argmin(worst_case_eve_distance_sq_xy(qx_ - d[..., 0], qy_ - d[..., 1], d[..., 2], altitude_m), axis=-1)
+    dist = worst_case_eve_distance_sq_xy(qx_ - d[..., 0], qy_ - d[..., 1], d[..., 2], altitude_m)
+    j = np.argmin(dist, axis=-1)
+    return j, np.take_along_axis(dist, j[..., None], axis=-1)[..., 0]
 
 
 def sample_in_discs(rng: np.random.Generator, discs: ArrayLike) -> NDArray[np.float64]:

@@ -12,6 +12,7 @@ v[n] against v[n-1] for n >= 2; the first slot's velocity is limited by the spee
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -371,15 +372,14 @@ def observation_features(c: SlotConstants, scale_m: float, start_xy: tuple[float
             wx, wy, r_e = discs[0]
             d_e2 = worst_case_eve_distance_sq_xy(qx - wx, qy - wy, r_e, c.altitude_m)
         else:
-            wx, wy, r_e = discs[binding_disc(qx, qy, discs, c.altitude_m)]
-            d_e2 = worst_case_disc_distance_sq(qx, qy, discs, c.altitude_m)
+            j, d_e2 = binding_disc(qx, qy, discs, c.altitude_m)
+            wx, wy, r_e = discs[j]
     else:
         arr = np.asarray(discs, dtype=np.float64)
         arr = np.broadcast_to(arr, np.shape(qx) + arr.shape[-2:])
-        j = binding_disc(qx, qy, arr, c.altitude_m)
-        pick = np.take_along_axis(arr, np.asarray(j)[..., None, None], axis=-2)[..., 0, :]
+        j, d_e2 = binding_disc(qx, qy, arr, c.altitude_m)
+        pick = np.take_along_axis(arr, j[..., None, None], axis=-2)[..., 0, :]
         wx, wy, r_e = pick[..., 0], pick[..., 1], pick[..., 2]
-        d_e2 = worst_case_disc_distance_sq(qx, qy, discs, c.altitude_m)
     band = c.num_subcarriers * leakage_power_cap(c.gamma_tol, c.gamma0, d_e2) / c.peak_power_w
     log_band = np.log10(band) if isinstance(band, np.ndarray) else math.log10(band)
     return [(qx - start_xy[0]) * inv, (qy - start_xy[1]) * inv, vx / c.v_max_mps, vy / c.v_max_mps,
@@ -493,8 +493,6 @@ def fixed_layout(scenario: Any, user_xy: ArrayLike, eves: ArrayLike) -> Any:
     """``scenario`` with an episode's drawn users (k, 2) and eavesdropper discs (J, 3) written in as
     fixed values (``random_users``/``random_eves`` off; with ``num_users_range`` the episode's k
     users, K = k): what a planner plans. ``scenario`` itself when it draws neither."""
-    import dataclasses
-
     changes: dict[str, Any] = {}
     if scenario.random_users:
         users = tuple(tuple(u) for u in np.asarray(user_xy, dtype=float).tolist())
