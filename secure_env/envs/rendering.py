@@ -247,6 +247,9 @@ def uav_ofdma_figure(scenario: Any, users: np.ndarray, path: np.ndarray, tx_powe
                Line2D([], [], color="0.55", lw=1.0, label="path"),
                Line2D([], [], marker="o", color=colormaps[cmap](0.6),
                       markersize=5, ls="none", label="serving position (colour: power)")]
+    if truth is not None:
+        handles.insert(5, Line2D([], [], marker=".", color="tab:red", markersize=7, ls="none",
+                                 label="eavesdropper's true position"))
     fig.legend(handles=handles, loc="upper center", ncols=3, fontsize=8, handlelength=1.5, columnspacing=1.2,
                bbox_to_anchor=(0.5, _UAV_LEGEND_TOP / UAV_SIZE[1]))
     return fig
