@@ -55,6 +55,12 @@ class _MissionTotals:
     """The running totals of a UAV mission and each slot's reward, kept in the same lines by the
     single env (Python floats: one mission) and the vector env (arrays: one entry per sub-env)."""
 
+    def _constants_for(self, k: int) -> model.SlotConstants:
+        """The slot constants of an episode with k users (``num_users_range``), made once per k."""
+        if k not in self._k_constants:
+            self._k_constants[k] = dataclasses.replace(self._base_constants, num_users=k)
+        return self._k_constants[k]
+
     def _slot_state(self) -> model.SlotState:
         """The state a slot's decision and the observation read, built here for both envs
         (floats and a tuple of discs in the single env, arrays in the vector env)."""
@@ -230,6 +236,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         self.scenario: UavOfdmaScenario = s
         self.constants = model.SlotConstants.from_scenario(s)
         self._base_constants = self.constants      # K = the most users; self.constants has the episode's K
+        self._k_constants = {s.num_users: self.constants}
         self._variable_k = s.num_users_range is not None
         k, nf = s.num_users, s.num_subcarriers
         self._mode = s.action_mode
@@ -253,6 +260,9 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         self._set_users(model.sample_users(np.random.default_rng(0), s), s.user_range[1])
         self._set_eves(model.sample_eves(np.random.default_rng(0), s), np.asarray(s.eavesdroppers)[:, :2])
         self._need = s.num_slots * s.slot_s * s.r_min_bps
+        # each slot's powers and users, for the episode's realised secrecy (rows overwritten per episode)
+        self._served_power = np.zeros((s.num_slots, nf))
+        self._served_user = np.zeros((s.num_slots, nf), dtype=np.int64)
         self._reset_state()
         self._needs_reset = True      # step() before the first reset() is an error
 
@@ -261,8 +271,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         episode; the physics then runs on the k users with constants of K = k)."""
         self._users = users[:k]
         self._user_list = [tuple(u) for u in self._users.tolist()]
-        if k != self.constants.num_users:
-            self.constants = dataclasses.replace(self._base_constants, num_users=k)
+        self.constants = self._constants_for(k)
 
     def _active_action(self, a: np.ndarray) -> np.ndarray:
         """:func:`active_action` of this episode's k users."""
@@ -290,10 +299,6 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         self._power_violations = 0
         self._path = [(self._qx, self._qy)]
         self._tx_power: list[float] = []
-        if not hasattr(self, "_served_power"):      # each slot's powers and users, for the realised secrecy
-            n, nf = self.scenario.num_slots, self.scenario.num_subcarriers
-            self._served_power = np.zeros((n, nf))
-            self._served_user = np.zeros((n, nf), dtype=np.int64)
 
     # -- hooks for envs built on this one (QuantumUav-v0) ------------------------------------
     def _slot_extra(self, qkd_budget_s: np.ndarray | None, qx: float, qy: float,
@@ -531,7 +536,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         t = self._template
         self._variable_k = t._variable_k
         self._base_constants = t._base_constants
-        self._k_constants: dict[int, model.SlotConstants] = {}
+        self._k_constants = {t.scenario.num_users: t._base_constants}
         self.constants = t._base_constants
         self._scale = t._scale
         self._mode, self._safety, self._layout_obs = t._mode, t._safety, t._layout_obs
@@ -601,16 +606,8 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
         return np.arange(self.scenario.num_users) < self._k[:, None]
 
     def _groups(self) -> list[tuple[int, np.ndarray]]:
-        """(k, sub-env indices) for each number of users k in the batch; one group without
-        ``num_users_range``."""
-        if not self._variable_k:
-            return [(self.scenario.num_users, np.arange(self.num_envs))]
+        """(k, sub-env indices) for each number of users k in the batch (``num_users_range``)."""
         return [(int(k), np.flatnonzero(self._k == k)) for k in np.unique(self._k)]
-
-    def _constants_for(self, k: int) -> model.SlotConstants:
-        if k not in self._k_constants:
-            self._k_constants[k] = dataclasses.replace(self._base_constants, num_users=k)
-        return self._k_constants[k]
 
     def _group_state(self, idx: np.ndarray, k: int) -> model.SlotState:
         """The :class:`~secure_env.core.uav_ofdma.SlotState` of sub-envs ``idx``, all with k users."""
