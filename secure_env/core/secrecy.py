@@ -75,9 +75,14 @@ def worst_case_disc_distance_sq(qx: Any, qy: Any, discs: Any, altitude_m: float)
             if d < best:
                 best = d
         return best
+    return _disc_distances_sq(qx, qy, discs, altitude_m).min(axis=-1)
+
+
+def _disc_distances_sq(qx: Any, qy: Any, discs: Any, altitude_m: float) -> NDArray[np.float64]:
+    """Every disc's worst-case squared distance, (..., J), for an array of discs (..., J, 3)."""
     d = np.asarray(discs, dtype=np.float64)
     qx_, qy_ = np.asarray(qx, dtype=np.float64)[..., None], np.asarray(qy, dtype=np.float64)[..., None]
-    return worst_case_eve_distance_sq_xy(qx_ - d[..., 0], qy_ - d[..., 1], d[..., 2], altitude_m).min(axis=-1)
+    return worst_case_eve_distance_sq_xy(qx_ - d[..., 0], qy_ - d[..., 1], d[..., 2], altitude_m)
 
 
 def binding_disc(qx: Any, qy: Any, discs: Any, altitude_m: float) -> tuple[Any, Any]:
@@ -89,9 +94,7 @@ def binding_disc(qx: Any, qy: Any, discs: Any, altitude_m: float) -> tuple[Any, 
         dist = [worst_case_eve_distance_sq_xy(qx - ex, qy - ey, r, altitude_m) for ex, ey, r in discs]
         best = min(dist)
         return dist.index(best), best
-    d = np.asarray(discs, dtype=np.float64)
-    qx_, qy_ = np.asarray(qx, dtype=np.float64)[..., None], np.asarray(qy, dtype=np.float64)[..., None]
-    dist = worst_case_eve_distance_sq_xy(qx_ - d[..., 0], qy_ - d[..., 1], d[..., 2], altitude_m)
+    dist = _disc_distances_sq(qx, qy, discs, altitude_m)
     j = np.argmin(dist, axis=-1)
     return j, np.take_along_axis(dist, j[..., None], axis=-1)[..., 0]
 
