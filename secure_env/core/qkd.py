@@ -85,7 +85,8 @@ def photon_count(eps: ArrayLike, photons_m: ArrayLike) -> NDArray[np.float64]:
 def basis_prob_for_photons(n: ArrayLike, photons_m: ArrayLike) -> NDArray[np.float64]:
     """The smallest eps with photon_count(eps) == n (n >= 8m): eps = sqrt(8 m / n), the lowest error
     rate for that count (a larger eps, up to sqrt(8 m / (n - 1)), needs the same n photons)."""
-    return np.sqrt(8.0 * np.asarray(photons_m, dtype=np.float64) / np.asarray(n, dtype=np.float64))
+    eight_m = 8.0 * photons_m if type(photons_m) is float else 8.0 * np.asarray(photons_m, dtype=np.float64)
+    return np.sqrt(eight_m / np.asarray(n, dtype=np.float64))
 
 
 def qkd_time(eps: ArrayLike, distance_m: ArrayLike, photons_m: ArrayLike,

@@ -7,6 +7,7 @@ insecure. Every formula comes from :mod:`secure_env.core.qkd`; this module only 
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -138,16 +139,19 @@ RULE_GRID = 64
 _RULE_T = np.linspace(0.0, 1.0, RULE_GRID)
 
 
-def rule_phase(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArray[np.float64]
+def rule_phase(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArray[np.float64],
+               dist: NDArray[np.float64] | None = None
                ) -> tuple[NDArray[np.float64], NDArray[np.float64], dict[str, NDArray[np.float64]]]:
     """:func:`rule_photons` plus the :func:`qkd_phase` of the chosen counts (the grid's own values
-    at the chosen points, so equal to ``qkd_phase(photons, dist, ...)``)."""
+    at the chosen points, so equal to ``qkd_phase(photons, dist, ...)``). ``dist``: the users' 3-D
+    distances at (qx, qy) where the caller has them (:func:`user_distances`' values)."""
     s, c = scenario, constants
     batch = np.ndim(qx) > 0
-    dist = _distances_at(qx, qy, user_xy, c.altitude_m)
+    if dist is None:
+        dist = _distances_at(qx, qy, user_xy, c.altitude_m)
     lo = 8.0 * s.photons_m
     hi = np.maximum(c.slot_s * s.light_speed_mps / dist, lo * 1.0000001)
-    log_lo = np.log(lo)
+    log_lo = _log_lo(lo)
     grid = np.floor(np.exp(log_lo + _RULE_T * (np.log(hi) - log_lo)[..., None]))     # (..., K, G)
     grid = np.maximum(grid, lo)
     ph = qkd_phase(grid, dist[..., None], s.photons_m, s.light_speed_mps, s.alpha_beta, whole=True)
@@ -159,6 +163,12 @@ def rule_phase(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArray
     best = best[..., None]
     photons = np.take_along_axis(grid, best, axis=-1)[..., 0]
     return photons, dist, {key: np.take_along_axis(v, best, axis=-1)[..., 0] for key, v in ph.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _log_lo(lo: float) -> Any:
+    """np.log of the rule grid's lowest count 8 m (a scenario constant), computed once per value."""
+    return np.log(lo)
 
 
 def rule_photons(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArray[np.float64]
@@ -174,11 +184,14 @@ def rule_photons(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArr
 
 
 def budget_phase(scenario: Any, constants: Any, budget_s: NDArray[np.float64], qx: Any, qy: Any,
-                 user_xy: NDArray[np.float64]) -> tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]]:
+                 user_xy: NDArray[np.float64], dist: NDArray[np.float64] | None = None
+                 ) -> tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]]:
     """(:func:`qkd_phase`, 3-D distances) of QKD time budgets (..., K) spent at (qx, qy): the
-    photon counts that fit them (:func:`photons_for_budget`)."""
+    photon counts that fit them (:func:`photons_for_budget`). ``dist``: the distances at (qx, qy)
+    where the caller has them."""
     s, c = scenario, constants
-    dist = _distances_at(qx, qy, user_xy, c.altitude_m)
+    if dist is None:
+        dist = _distances_at(qx, qy, user_xy, c.altitude_m)
     photons = photons_for_budget(budget_s, dist, s.photons_m, s.light_speed_mps)     # floored: whole
     return qkd_phase(photons, dist, s.photons_m, s.light_speed_mps, s.alpha_beta, whole=True), dist
 
@@ -193,7 +206,12 @@ def secure_fraction(scenario: Any, constants: Any, budget_s: NDArray[np.float64]
     s, c = scenario, constants
     if phase is None:
         phase = budget_phase(s, c, budget_s, qx, qy, user_xy)[0]
-    data = np.maximum(c.slot_s - phase["qkd_time_s"].sum(axis=-1, keepdims=True), 0.0) / c.slot_s
+    t = phase["qkd_time_s"]
+    if t.ndim == 1:              # one env: the data share as a float (the same sum and quotient)
+        rest = c.slot_s - float(t.sum())
+        data: Any = (rest if rest > 0.0 else 0.0) / c.slot_s
+    else:
+        data = np.maximum(c.slot_s - t.sum(axis=-1, keepdims=True), 0.0) / c.slot_s
     return (1.0 - phase["key_error_rate"]) * data
 
 

@@ -203,15 +203,9 @@ def safe_velocity(qx: Any, qy: Any, pvx: Any, pvy: Any, has_prev: Any, cx: Any, 
     onto the speed and acceleration discs; ``slots_left`` = m after this slot. Floats in (one env)
     give floats out; arrays (B,) give arrays. lambda = 0: the command is kept."""
     gx, gy = (end_xy[0] - qx) / slot_s, (end_xy[1] - qy) / slot_s
-    ok = command_reachable(gx, gy, cx, cy, slots_left, v_max, dv_max)
     if not _is_arr(qx):
-        if ok:
-            return cx, cy, 0.0
-        hx, hy = homing_velocity(gx, gy, pvx, pvy, has_prev, slots_left + 1, v_max, dv_max)
-        lam = reach_blend(gx, gy, cx, cy, hx, hy, slots_left, v_max, dv_max)
-        if lam >= 1.0:
-            return hx, hy, 1.0
-        return cx + lam * (hx - cx), cy + lam * (hy - cy), lam
+        return _safe_velocity_one(gx, gy, pvx, pvy, has_prev, cx, cy, slots_left, v_max, dv_max)
+    ok = command_reachable(gx, gy, cx, cy, slots_left, v_max, dv_max)
     if ok.all():
         return cx, cy, np.zeros(np.shape(qx))
     idx = np.flatnonzero(~ok)
@@ -226,6 +220,72 @@ def safe_velocity(qx: Any, qy: Any, pvx: Any, pvy: Any, has_prev: Any, cx: Any, 
     lam_all = np.zeros(np.shape(qx))
     out_x[idx], out_y[idx], lam_all[idx] = vx, vy, np.minimum(lam, 1.0)
     return out_x, out_y, lam_all
+
+
+def _safe_velocity_one(gx: float, gy: float, pvx: float, pvy: float, has_prev: bool, cx: float, cy: float,
+                       m: int, v_max: float, dv_max: float) -> tuple[float, float, float]:
+    """:func:`safe_velocity` for one env: :func:`command_reachable`, :func:`homing_velocity` and
+    :func:`reach_blend` on floats, inlined (the same expressions in the same order, so the same
+    bits as the batch path; tests/test_action_modes.py compares them)."""
+    kf = _full_change_slots(v_max, dv_max)
+    tight = 1.0 - REACH_RTOL
+    # command_reachable: the ramp of k = min(m, kf) slots from the command
+    if m <= 0:
+        ok = gx == cx and gy == cy
+    else:
+        k = m if m < kf else kf
+        h = 0.5 * (k - 1)
+        den = m - h
+        ux, uy = ((gx - cx) - h * cx) / den, ((gy - cy) - h * cy) / den
+        rx, ry = ux - cx, uy - cy
+        ok = ux * ux + uy * uy <= (v_max * tight) ** 2 and rx * rx + ry * ry <= (k * dv_max * tight) ** 2
+    if ok:
+        return cx, cy, 0.0
+    # homing_velocity with M = m + 1 slots (this one included)
+    big_m = m + 1 if m + 1 > 1 else 1
+    if has_prev:
+        hx = hy = 0.0
+        best_w = math.inf
+        for k in range(1, kf + 1):
+            if big_m < k:
+                break
+            h = 0.5 * (k - 1)
+            den = big_m - h
+            ux, uy = (gx - h * pvx) / den, (gy - h * pvy) / den
+            rx, ry = ux - pvx, uy - pvy
+            worst = (ux * ux + uy * uy) ** 0.5 / v_max - 1.0
+            worst_r = (rx * rx + ry * ry) ** 0.5 / (k * dv_max) - 1.0
+            worst = worst if worst > worst_r else worst_r
+            if worst < best_w:
+                hx, hy, best_w = pvx + rx / k, pvy + ry / k, worst
+            if worst <= REACH_RTOL:
+                break
+    else:
+        hx, hy = gx / big_m, gy / big_m
+    # reach_blend: the smallest lambda in [0, 1] keeping c + lambda (h - c) reachable
+    lam = math.inf
+    ddx, ddy = hx - cx, hy - cy
+    gcx, gcy = gx - cx, gy - cy
+    r1 = v_max * tight
+    for k in range(1, kf + 1):
+        if m < k:
+            break
+        h = 0.5 * (k - 1)
+        den = m - h
+        ucx, ucy = (gcx - h * cx) / den, (gcy - h * cy) / den
+        f = -(1.0 + h) / den
+        dux, duy = f * ddx, f * ddy
+        lo, hi = _interval(ucx, ucy, dux, duy, r1)
+        lo2, hi2 = _interval(ucx - cx, ucy - cy, dux - ddx, duy - ddy, k * dv_max * tight)
+        lo = max(lo, lo2, 0.0)
+        hi = min(hi, hi2, 1.0)
+        if lo <= hi and lo < lam:
+            lam = lo
+    if not (lam < math.inf and m > 0):
+        lam = 1.0
+    if lam >= 1.0:
+        return hx, hy, 1.0
+    return cx + lam * (hx - cx), cy + lam * (hy - cy), lam
 
 
 __all__ = ["REACH_RTOL", "command_reachable", "homing_velocity", "reach_blend", "safe_velocity"]

@@ -123,17 +123,9 @@ def reserved_counts(debt_bits: NDArray[np.float64], bits_per_subcarrier: NDArray
     debt = np.maximum(np.asarray(debt_bits, dtype=np.float64), 0.0)
     b = np.asarray(bits_per_subcarrier, dtype=np.float64)
     if debt.ndim == 1 and b.shape == debt.shape:   # one env: the same arithmetic on K plain floats
-        need = []
-        for d, bb in zip(debt.tolist(), b.tolist()):
-            x = (d / bb if bb > 0.0 else float(num_subcarriers)) if d > 0.0 else 0.0
-            if not x < 1e18:      # beyond int64 (or inf): the array path below, as it always did
-                break
-            need.append(float(math.ceil(x)))
-        else:
-            total1 = sum(need)
-            if total1 > num_subcarriers:
-                return np.array([math.floor(x * num_subcarriers / max(total1, 1.0)) for x in need], dtype=np.int64)
-            return np.array(need, dtype=np.int64)
+        one = _reserved_one(debt.tolist(), b.tolist(), num_subcarriers)
+        if one is not None:
+            return np.array(one, dtype=np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         need = np.where(debt > 0.0, np.where(b > 0.0, np.ceil(debt / np.where(b > 0.0, b, 1.0)), num_subcarriers), 0.0)
     total = need.sum(axis=-1, keepdims=True)
@@ -141,12 +133,30 @@ def reserved_counts(debt_bits: NDArray[np.float64], bits_per_subcarrier: NDArray
     return np.where(total > num_subcarriers, scaled, need).astype(np.int64)
 
 
+def _reserved_one(debt: list[float], bits: list[float], num_subcarriers: int) -> list[int] | None:
+    """:func:`reserved_counts` for one env on K plain floats (the same arithmetic); None where a
+    count is beyond int64 (or inf), which the array path handles."""
+    need = []
+    for d, bb in zip(debt, bits):
+        x = (d / bb if bb > 0.0 else float(num_subcarriers)) if d > 0.0 else 0.0    # debts <= 0 owe nothing
+        if not x < 1e18:
+            return None
+        need.append(float(math.ceil(x)))
+    total1 = sum(need)
+    if total1 > num_subcarriers:
+        return [math.floor(x * num_subcarriers / max(total1, 1.0)) for x in need]
+    return [int(x) for x in need]
+
+
 def pace_debt(delivered: NDArray[np.float64], slot: Any, scenario: Any) -> NDArray[np.float64]:
     """Bits each user is behind the R_min pace after the coming slot: N tau R_min (n + 1) / N minus
     what it got so far (``delivered`` (K,) with an int ``slot``, or (B, K) with (B,) slots)."""
     s = scenario
     if np.ndim(slot) == 0:
-        return s.num_slots * s.slot_s * s.r_min_bps * ((int(slot) + 1) / s.num_slots) - delivered
+        base = s.num_slots * s.slot_s * s.r_min_bps * ((int(slot) + 1) / s.num_slots)
+        if isinstance(delivered, list):      # one env's K floats (decide_slot): a list, same bits
+            return [base - b for b in delivered]
+        return base - delivered
     frac = (np.asarray(slot) + 1) / s.num_slots
     return s.num_slots * s.slot_s * s.r_min_bps * frac[:, None] - delivered
 
@@ -167,7 +177,9 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     (..., N_F), ``velocity_projected``, ``power_projected``, ``qkd_budget_s`` (QuantumUav with QKD
     on; else None), ``qkd_phase`` (their :func:`~secure_env.core.quantum_uav.qkd_phase` at the
     serving position where the decoding computed it, else None), ``snr_per_watt`` (gamma0 / d^2 of
-    every user at the serving position (..., K) in the learnable modes, else None) and the safety
+    every user at the serving position (..., K) in the learnable modes, else None),
+    ``eve_distance_sq`` (the worst-case squared distance over the discs at the serving position
+    where the leakage cap needed it, else None) and the safety
     layer's report:
     ``safety_velocity_blend`` (lambda: 0 kept the command, 1 took the homing command),
     ``safety_velocity_change_mps``, ``safety_power_cut_w``
@@ -179,16 +191,15 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     single = a.ndim == 1
     nf, k = c.num_subcarriers, c.num_users
     qkd = bool(getattr(s, "qkd_enabled", False))
-    if mode == "compact" or (mode == "velocity" and not single):
-        # (the full mode's decoders clip their parts, the velocity mode's one env its two floats)
-        a = a.clip(-1.0, 1.0)
     if mode == "full":
+        # (the full mode's decoders clip their parts)
         cx, cy, _, power, user = model.decode_parts(a[..., :model.action_size(nf)], c)
     elif single:
-        ax_, ay_ = float(a[0]), float(a[1])
-        cx = c.v_max_mps * (-1.0 if ax_ < -1.0 else (1.0 if ax_ > 1.0 else ax_))   # clipped to [-1, 1]
-        cy = c.v_max_mps * (-1.0 if ay_ < -1.0 else (1.0 if ay_ > 1.0 else ay_))
+        # one env: the action's floats clipped to [-1, 1] once (QKD budgets are clipped by their decoder)
+        al = [-1.0 if x < -1.0 else (1.0 if x > 1.0 else x) for x in a[:3 + k].tolist()]
+        cx, cy = c.v_max_mps * al[0], c.v_max_mps * al[1]
     else:
+        a = a.clip(-1.0, 1.0)
         cx, cy = c.v_max_mps * a[:, 0], c.v_max_mps * a[:, 1]
     has_prev = slot > 0
     vx, vy, v_projected = model.project_velocity_xy(cx, cy, pvx, pvy, has_prev, c.v_max_mps, c.dv_max_mps)
@@ -204,12 +215,13 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
     nqx, nqy = qx + c.slot_s * vx, qy + c.slot_s * vy                     # C10: q[n] = q[n-1] + tau v[n]
     out: dict[str, Any] = {"vx": vx, "vy": vy, "speed": speed, "qx": nqx, "qy": nqy,
                            "velocity_projected": v_projected, "qkd_budget_s": None, "qkd_phase": None,
-                           "snr_per_watt": None,
+                           "snr_per_watt": None, "eve_distance_sq": None,
                            "safety_velocity_blend": blend, "safety_velocity_change_mps": v_change}
     needs_cap = safety or mode == "velocity"
     if needs_cap:
         d_e2 = worst_case_disc_distance_sq(nqx, nqy, c.eve_discs if eves is None else eves, c.altitude_m)
         cap = leakage_power_cap(c.gamma_tol, c.gamma0, d_e2)
+        out["eve_distance_sq"] = d_e2                    # the slot's outcome needs it at the same place
     cut = 0.0 if single else np.zeros(np.shape(qx))
     reserved_total = 0 if single else np.zeros(np.shape(qx), dtype=np.int64)
 
@@ -227,10 +239,10 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
         p_fly = flight_power(speed, c.rotor)
         budget = model.transmit_budget(p_fly, c)
         if mode == "compact":
-            wanted = c.peak_power_w * 0.5 * ((float(a[2]) if single else a[:, 2]) + 1.0)
+            wanted = c.peak_power_w * 0.5 * ((al[2] if single else a[:, 2]) + 1.0)
             p_projected = wanted > budget * (1.0 + 1e-12)
             total = _min(wanted, budget)
-            weights = [0.5 * (x + 1.0) for x in a[3:3 + k].tolist()] if single else 0.5 * (a[:, 3:3 + k] + 1.0)
+            weights = [0.5 * (x + 1.0) for x in al[3:3 + k]] if single else 0.5 * (a[:, 3:3 + k] + 1.0)
         else:
             total = budget
             p_projected = False if single else np.zeros(np.shape(qx), dtype=bool)
@@ -242,45 +254,46 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
             p_rule = _min(budget / nf, cap)          # the guard's subcarriers: the rule's power
         else:
             p_rule = p_sub
-        ux, uy = users[..., 0], users[..., 1]
-        if single:
-            g = c.gamma0 / squared_distance_xy(ux - nqx, uy - nqy, c.altitude_m)        # (K,)
+        if single:   # squared_distance_xy's sum on K floats, the same bits as on arrays
+            d2 = [squared_distance_xy(ux - nqx, uy - nqy, c.altitude_m) for ux, uy in users.tolist()]
+            g = np.array([c.gamma0 / x for x in d2])                                      # (K,)
         else:
-            g = c.gamma0 / squared_distance_xy(ux - nqx[:, None], uy - nqy[:, None], c.altitude_m)
+            d2 = squared_distance_xy(users[..., 0] - nqx[:, None], users[..., 1] - nqy[:, None], c.altitude_m)
+            g = c.gamma0 / d2
         out["snr_per_watt"] = g                          # the slot's outcome needs it at the same place
         p_col = p_sub if single else np.asarray(p_sub)[:, None]
         r_col = p_rule if single else np.asarray(p_rule)[:, None]
         bits_sc = c.slot_s * subcarrier_rate(r_col, g, c.subcarrier_hz)           # (..., K) at the rule's power
         guard = mode == "velocity" or safety
         if guard:
-            owed = pace_debt(delivered, slot, s)
+            owed = pace_debt(delivered.tolist() if single else delivered, slot, s)   # one env: a list
         factor: Any = 1.0
         if qkd:
             # the rule's photon counts: the velocity mode's QKD phase, and with the safety layer
             # the least QKD phase of a user owed bits (skipped in one env when nobody is owed)
-            use_rule = mode == "velocity" or (safety and not (single and owed.max() <= 0.0))
+            use_rule = mode == "velocity" or (safety and not (single and max(owed) <= 0.0))
             rule_ph = None
+            dist = np.sqrt(d2)            # the users' 3-D distances, as quantum_uav.user_distances
             if use_rule:
-                photons, dist, rule_ph = rule_phase(s, c, nqx, nqy, users)
+                photons, dist, rule_ph = rule_phase(s, c, nqx, nqy, users, dist=dist)
                 rule_budget = budget_for_photons(photons, dist, s.light_speed_mps)
             if mode == "compact":
                 budget_s = decode_qkd_action(a[..., 3 + k:3 + 2 * k], c.slot_s)
                 if safety:
                     if use_rule:
-                        budget_s = np.where(owed > 0.0, np.maximum(budget_s, rule_budget), budget_s)
+                        budget_s = np.where(np.asarray(owed) > 0.0, np.maximum(budget_s, rule_budget), budget_s)
                     budget_s = _fit_in_slot(budget_s, c)
-                phase, _ = budget_phase(s, c, budget_s, nqx, nqy, users)
+                phase, _ = budget_phase(s, c, budget_s, nqx, nqy, users, dist=dist)
                 factor = secure_fraction(s, c, budget_s, nqx, nqy, users, phase=phase)
             else:
                 # the rule's budgets hold exactly its photon counts (budget_for_photons): its phase
                 budget_s = rule_budget
                 factor = secure_fraction(s, c, budget_s, nqx, nqy, users, phase=rule_ph)
-        if guard:
-            reserved = reserved_counts(owed, bits_sc * factor, nf)
-        else:
-            reserved = np.zeros(g.shape, dtype=np.int64)
         if single:
-            res_l = reserved.tolist()
+            res_l = [0] * k
+            if guard:
+                bits_l = (bits_sc * factor).tolist()
+                res_l = _reserved_one(owed, bits_l, nf) or reserved_counts(owed, bits_l, nf).tolist()
             reserved_total = sum(res_l)
             rest = nf - reserved_total
             if mode == "velocity":
@@ -289,18 +302,18 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
                 cnt_l[int(g.argmax())] += rest
             else:
                 cnt_l = [r + x for r, x in zip(res_l, _apportion_one(weights, rest))]
-            counts = np.array(cnt_l)
+            assert sum(cnt_l) == nf, "whole-subcarrier counts must fill the band"
             # user blocks in order, the guard's subcarriers first in each: counts_to_users's layout
-            # of a full band, inline on this hot path (the fill is asserted below)
-            user = np.repeat(np.arange(k), counts)
-            power = np.empty(nf)
-            start = 0
-            for n_k, r_k in zip(cnt_l, res_l):
-                power[start:start + r_k] = p_rule
-                power[start + r_k:start + n_k] = p_sub
-                start += n_k
-            assert start == nf, "whole-subcarrier counts must fill the band"
+            # of a full band, inline on this hot path
+            user = np.arange(k).repeat(cnt_l)
+            power = np.full(nf, p_sub)
+            if reserved_total:
+                start = 0
+                for n_k, r_k in zip(cnt_l, res_l):
+                    power[start:start + r_k] = p_rule
+                    start += n_k
         else:
+            reserved = reserved_counts(owed, bits_sc * factor, nf) if guard else np.zeros(g.shape, dtype=np.int64)
             rest = nf - reserved.sum(axis=-1)
             if mode == "velocity":
                 counts = reserved.copy()
@@ -319,7 +332,7 @@ def decide_slot(a: NDArray[np.float64], mode: str, safety: bool, c: model.SlotCo
         if qkd:
             if mode == "velocity":
                 # users left without a subcarrier run the shortest QKD phase (8 m pairs)
-                served = counts > 0
+                served = (np.array(cnt_l) if single else counts) > 0
                 if served.all():
                     budget_s, phase = rule_budget, rule_ph
                 else:

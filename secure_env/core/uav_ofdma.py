@@ -178,6 +178,9 @@ def project_velocity_xy(cx: Any, cy: Any, px: Any, py: Any, has_previous: Any, v
     else the nearer crossing point of the two circles.
     """
     tol = 1e-12 * max(v_max, 1.0)
+    if not (isinstance(cx, np.ndarray) or isinstance(cy, np.ndarray) or isinstance(px, np.ndarray)
+            or isinstance(py, np.ndarray) or isinstance(has_previous, np.ndarray)):
+        return _project_velocity_one(cx, cy, px, py, has_previous, v_max, dv_max, tol)
     no_prev = _not(has_previous)
     n = (cx * cx + cy * cy) ** 0.5
     dx, dy = cx - px, cy - py
@@ -205,6 +208,38 @@ def project_velocity_xy(cx: Any, cy: Any, px: Any, py: Any, has_previous: Any, v
     vx = _where(feasible, cx, _where(s_ok, sx, _where(a_ok, ax, kx)))
     vy = _where(feasible, cy, _where(s_ok, sy, _where(a_ok, ay, ky)))
     return vx, vy, _not(feasible)
+
+
+def _project_velocity_one(cx: float, cy: float, px: float, py: float, has_previous: bool, v_max: float,
+                          dv_max: float, tol: float) -> tuple[float, float, bool]:
+    """:func:`project_velocity_xy` for one env: the same expressions on floats, each computed only
+    on the branch that returns it (the general path evaluates every candidate for a batch)."""
+    n = (cx * cx + cy * cy) ** 0.5
+    dx, dy = cx - px, cy - py
+    m = (dx * dx + dy * dy) ** 0.5
+    if n <= v_max + tol and (not has_previous or m <= dv_max + tol):
+        return cx, cy, False
+    fs = v_max / n if n > v_max else 1.0                                   # onto the speed disc
+    sx, sy = cx * fs, cy * fs
+    ex, ey = sx - px, sy - py
+    if not has_previous or (ex * ex + ey * ey) ** 0.5 <= dv_max + tol:
+        return sx, sy, True
+    fa = dv_max / m if m > dv_max else 1.0                                 # onto the acceleration disc
+    ax, ay = px + dx * fa, py + dy * fa
+    if (ax * ax + ay * ay) ** 0.5 <= v_max + tol:
+        return ax, ay, True
+    d = (px * px + py * py) ** 0.5                                          # crossing points
+    sd = d if d > 1e-100 * max(v_max, 1.0) else 1.0
+    along = (v_max * v_max - dv_max * dv_max + d * d) / (2.0 * sd)
+    half = v_max * v_max - along * along
+    half = (half if half > 0.0 else 0.0) ** 0.5
+    ux, uy = px / sd, py / sd
+    c1x, c1y = ux * along - uy * half, uy * along + ux * half
+    c2x, c2y = ux * along + uy * half, uy * along - ux * half
+    e1x, e1y, e2x, e2y = cx - c1x, cy - c1y, cx - c2x, cy - c2y
+    if e1x * e1x + e1y * e1y <= e2x * e2x + e2y * e2y:
+        return c1x, c1y, True
+    return c2x, c2y, True
 
 
 def project_velocity(command: ArrayLike, previous: ArrayLike, has_previous: ArrayLike,
@@ -263,12 +298,13 @@ def cap_transmit_power(power_w: ArrayLike, speed_mps: Any, c: SlotConstants
 
 def slot_outcome_xy(qx: Any, qy: Any, speed_mps: Any, power_w: NDArray[np.float64], user: NDArray[np.int64],
                     user_xy: NDArray[np.float64], c: SlotConstants, flight_w: Any = None,
-                    snr_per_watt: Any = None, eves: Any = None) -> dict[str, Any]:
+                    snr_per_watt: Any = None, eves: Any = None, eve_distance_sq: Any = None) -> dict[str, Any]:
     """:func:`slot_outcome` on components: UAV position (qx, qy) and speed as floats (one slot,
     1-D ``power_w``/``user``, scalar results) or as arrays of the batch shape. ``flight_w`` may
     pass P_fly(speed) and ``snr_per_watt`` the users' gamma0 / d^2 (..., K) at (qx, qy) when the
     caller has them already; ``eves`` this episode's discs (a tuple of (x, y, r) for one slot,
-    (..., J, 3) for a batch; None: ``c.eve_discs``)."""
+    (..., J, 3) for a batch; None: ``c.eve_discs``); ``eve_distance_sq`` their
+    :func:`~secure_env.core.secrecy.worst_case_disc_distance_sq` at (qx, qy) where the caller has it."""
     single = power_w.ndim == 1
     if snr_per_watt is None:
         users = np.asarray(user_xy, dtype=np.float64)
@@ -297,7 +333,9 @@ def slot_outcome_xy(qx: Any, qy: Any, speed_mps: Any, power_w: NDArray[np.float6
         p_tx, p_peak_sub = power_w.sum(axis=-1), power_w.max(axis=-1)
     p_fly = flight_power(speed_mps, c.rotor) if flight_w is None else flight_w
     p_tot = total_power(p_tx, c.circuit_power_w, p_fly)
-    d_e2 = worst_case_disc_distance_sq(qx, qy, c.eve_discs if eves is None else eves, c.altitude_m)
+    d_e2 = eve_distance_sq
+    if d_e2 is None:
+        d_e2 = worst_case_disc_distance_sq(qx, qy, c.eve_discs if eves is None else eves, c.altitude_m)
     leak_max = leakage_snr(p_peak_sub, c.gamma0, d_e2)
     bits = float(bits_per_user.sum()) if single else bits_per_user.sum(axis=-1)
     return {

@@ -394,7 +394,8 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._slot_state())
         vx, vy, qx, qy, power, user = d["vx"], d["vy"], d["qx"], d["qy"], d["power_w"], d["user"]
         out = model.slot_outcome_xy(qx, qy, d["speed"], power, user, self._users, c, flight_w=d["flight_w"],
-                                    snr_per_watt=d["snr_per_watt"], eves=self._eve_tuple)
+                                    snr_per_watt=d["snr_per_watt"], eves=self._eve_tuple,
+                                    eve_distance_sq=d["eve_distance_sq"])
         extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out, d["qkd_phase"])   # subclasses: a QKD phase before the data
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
@@ -501,8 +502,10 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
             obs.extend(uav_actions.layout_features(state, s, self._scale).tolist())
         if self._variable_k:
             obs.extend([1.0] * len(self._user_list) + [0.0] * absent)
-        lim = OBS_LIMIT
-        return np.array([x if -lim <= x <= lim else (lim if x > lim else -lim) for x in obs], dtype=np.float32)
+        out = np.array(obs)        # clipped to +-OBS_LIMIT (NaN to -OBS_LIMIT), then float32
+        np.fmax(out, -OBS_LIMIT, out=out)
+        np.fmin(out, OBS_LIMIT, out=out)
+        return out.astype(np.float32)
 
     def _set_observation(self) -> np.ndarray:
         """``observation_mode="set"``: global features then the user tokens (see the docstring)."""
@@ -649,7 +652,8 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
             ak = active_action(a[idx], self._mode, k, s.num_users, s.num_subcarriers)
             d = uav_actions.decide_slot(ak, self._mode, self._safety, c, s, st)
             out = model.slot_outcome_xy(d["qx"], d["qy"], d["speed"], d["power_w"], d["user"], st.users, c,
-                                        flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"], eves=st.eves)
+                                        flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"], eves=st.eves,
+                                        eve_distance_sq=d["eve_distance_sq"])
             self._add_secrecy(d["qx"], d["qy"], d["power_w"], d["user"], d["snr_per_watt"], idx, st.users, c)
             res = self._extra_physics(c, st.users, d["qkd_budget_s"], d["qx"], d["qy"], out, d["qkd_phase"])
             parts_d.append((idx, d))
@@ -765,7 +769,8 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
             d = uav_actions.decide_slot(a, self._mode, self._safety, c, s, self._slot_state())
             vx, vy, qx, qy = d["vx"], d["vy"], d["qx"], d["qy"]
             out = model.slot_outcome_xy(qx, qy, d["speed"], d["power_w"], d["user"], self._users, c,
-                                        flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"], eves=self._eves)
+                                        flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"], eves=self._eves,
+                                        eve_distance_sq=d["eve_distance_sq"])
             self._add_secrecy(qx, qy, d["power_w"], d["user"], d["snr_per_watt"])
             extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out, d["qkd_phase"])
 
