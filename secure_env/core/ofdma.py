@@ -30,9 +30,23 @@ def los_gain(uav_xy: ArrayLike, user_xy: ArrayLike, altitude_m: float, beta0: fl
     return beta0 / squared_distance(uav_xy, user_xy, altitude_m)
 
 
+def one_plus_snr(power_w: ArrayLike, snr_per_watt: ArrayLike) -> NDArray[np.float64]:
+    """1 + p g, the argument of eq. (7)'s logarithm (g = h / (N0 W) the SNR per watt)."""
+    x = np.asarray(power_w, dtype=np.float64) * np.asarray(snr_per_watt)
+    x += 1.0                      # (in place: 1 + p g without a second array)
+    return x
+
+
+def rate_of_snr(one_plus_snr_: ArrayLike, subcarrier_hz: float) -> NDArray[np.float64]:
+    """W log2(1 + SNR) in bit/s from :func:`one_plus_snr` (eq. (7))."""
+    r = np.log2(one_plus_snr_)
+    r *= subcarrier_hz            # (in place: W log2(.) without a second array)
+    return r
+
+
 def subcarrier_rate(power_w: ArrayLike, snr_per_watt: ArrayLike, subcarrier_hz: float) -> NDArray[np.float64]:
     """W log2(1 + p g) in bit/s, with g = h / (N0 W) the SNR per watt (eq. (7))."""
-    return subcarrier_hz * np.log2(1.0 + np.asarray(power_w, dtype=np.float64) * np.asarray(snr_per_watt))
+    return rate_of_snr(one_plus_snr(power_w, snr_per_watt), subcarrier_hz)
 
 
 def total_power(transmit_w: Any, circuit_w: float, flight_w: Any) -> Any:

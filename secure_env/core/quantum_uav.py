@@ -114,12 +114,13 @@ def play_qkd_slot(scenario: Any, constants: Any, budget_s: NDArray[np.float64] |
     sec = secure_slot(out["bits_per_user"], ph["key_error_rate"], ph["qkd_time_s"], c.slot_s,
                       out["transmit_power_w"], c.circuit_power_w + out["flight_power_w"], s.qkd_source_power_w)
     secure_user = sec["secure_bits_per_user"]
-    secure = secure_user.sum(axis=-1)
-    secure = float(secure) if np.ndim(secure) == 0 else secure
+    one = secure_user.ndim == 1
+    secure = np.add.reduce(secure_user, axis=-1)           # ndarray.sum's reduction, without its wrapper
+    secure = float(secure) if one else secure
     cost = sec["overrun_s"] / c.slot_s
-    err_bits = (ph["key_error_rate"] * out["bits_per_user"]).sum(axis=-1)
+    err_bits = np.add.reduce(ph["key_error_rate"] * out["bits_per_user"], axis=-1)
     return {"secure_bits_per_user": secure_user, "secure_bits": secure, "energy_j": sec["energy_j"],
-            "cost": cost, "key_error_bits": float(err_bits) if np.ndim(err_bits) == 0 else err_bits,
+            "cost": cost, "key_error_bits": float(err_bits) if one else err_bits,
             "info": {"qkd_time_s": ph["qkd_time_s"], "basis_prob": ph["basis_prob"],
                      "key_error_rate": ph["key_error_rate"], "data_time_s": sec["data_time_s"],
                      "secure_bits": secure, "secure_bits_per_user": secure_user,
@@ -152,10 +153,18 @@ def rule_phase(scenario: Any, constants: Any, qx: Any, qy: Any, user_xy: NDArray
     lo = 8.0 * s.photons_m
     hi = np.maximum(c.slot_s * s.light_speed_mps / dist, lo * 1.0000001)
     log_lo = _log_lo(lo)
-    grid = np.floor(np.exp(log_lo + _RULE_T * (np.log(hi) - log_lo)[..., None]))     # (..., K, G)
-    grid = np.maximum(grid, lo)
+    # floor(exp(log lo + t (log hi - log lo))) at least lo, in place on one (..., K, G) array
+    span = np.log(hi)
+    span -= log_lo
+    grid = span[..., None] * _RULE_T
+    grid += log_lo
+    np.exp(grid, out=grid)
+    np.floor(grid, out=grid)
+    np.maximum(grid, lo, out=grid)
     ph = qkd_phase(grid, dist[..., None], s.photons_m, s.light_speed_mps, s.alpha_beta, whole=True)
-    value = np.maximum(c.slot_s - ph["qkd_time_s"], 0.0) * (1.0 - ph["key_error_rate"])
+    value = c.slot_s - ph["qkd_time_s"]                 # (tau - t)^+ (1 - e)
+    np.maximum(value, 0.0, out=value)
+    value *= 1.0 - ph["key_error_rate"]
     best = np.argmax(value, axis=-1)
     if not batch:   # (K, G): plain indexing, the same elements as take_along_axis below
         pick = (np.arange(grid.shape[0]), best)

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from secure_env.core.flight import RotorParams, flight_power
-from secure_env.core.ofdma import energy_efficiency, squared_distance_xy, subcarrier_rate, total_power
+from secure_env.core.ofdma import energy_efficiency, one_plus_snr, rate_of_snr, squared_distance_xy, total_power
 from secure_env.core.secrecy import (binding_disc, leakage_power_cap, leakage_snr, sample_in_discs,
                                     worst_case_disc_distance_sq, worst_case_eve_distance_sq_xy)
 
@@ -89,21 +89,30 @@ def decode_parts(action: ArrayLike, c: SlotConstants) -> tuple[Any, Any, Any, ND
 
     For a single action (1-D) the first three are Python floats (the single env's fast path).
     """
-    a = np.asarray(action, dtype=np.float64).clip(-1.0, 1.0)
+    a = np.array(action, dtype=np.float64)          # a copy, clipped in place (few temporaries: a batch
+    np.clip(a, -1.0, 1.0, out=a)                    # of B x (3 + 2 N_F) is large)
     nf, k = c.num_subcarriers, c.num_users
     if a.ndim == 1:
         ax, ay, at = float(a[0]), float(a[1]), float(a[2])
     else:
         ax, ay, at = a[..., 0], a[..., 1], a[..., 2]
     total = c.peak_power_w * 0.5 * (at + 1.0)
-    w = a[..., 3:3 + nf] + 1.0
+    w = a[..., 3:3 + nf]
+    w += 1.0                                        # (in a's copy: a + 1)
     wsum = w.sum(axis=-1)
     if a.ndim == 1:
         power = w * (total / wsum) if wsum > 0.0 else np.full(nf, total / nf)
     else:
-        safe = np.where(wsum > 0.0, wsum, 1.0)
-        power = np.where((wsum > 0.0)[..., None], w * (total / safe)[..., None], (total / nf)[..., None])
-    user = np.minimum(((a[..., 3 + nf:] + 1.0) * (0.5 * k)).astype(np.int64), k - 1)
+        pos = wsum > 0.0
+        w *= (total / np.where(pos, wsum, 1.0))[..., None]          # w (total / sum w), in place
+        if not pos.all():
+            w[~pos] = (total / nf)[~pos][..., None]                 # all weights -1: equal shares
+        power = w
+    u = a[..., 3 + nf:]
+    u += 1.0
+    u *= 0.5 * k
+    user = u.astype(np.int64)
+    np.minimum(user, k - 1, out=user)
     return c.v_max_mps * ax, c.v_max_mps * ay, total, power, user
 
 
@@ -315,20 +324,25 @@ def slot_outcome_xy(qx: Any, qy: Any, speed_mps: Any, power_w: NDArray[np.float6
         snr_per_watt = c.gamma0 / squared_distance_xy(dx, dy, c.altitude_m)         # (..., K)
     if single:
         g = snr_per_watt[user]
-    else:
-        g = np.take_along_axis(np.broadcast_to(snr_per_watt, user.shape[:-1] + snr_per_watt.shape[-1:]),
-                               user, axis=-1)                                          # (..., N_F)
-    rate = subcarrier_rate(power_w, g, c.subcarrier_hz)                                # bit/s
-    if single:
+        served = one_plus_snr(power_w, g)                                              # 1 + p g per subcarrier
+        rate = rate_of_snr(served, c.subcarrier_hz)                                    # bit/s (subcarrier_rate)
         bits_per_user = c.slot_s * np.bincount(user, weights=rate, minlength=c.num_users)
         p_tx, p_peak_sub = float(power_w.sum()), float(power_w.max())
     else:
-        # one bincount over (slot, user) bins: each row summed in subcarrier order, as the single
-        # slot's bincount above (so a batch row equals the single slot bit for bit)
+        # (slot, user) bins: the users' SNR per watt gathered by one flat take, and the bits summed
+        # by one bincount, each row in subcarrier order as the single slot's bincount above (so a
+        # batch row equals the single slot bit for bit)
         k, lead = c.num_users, user.shape[:-1]
         rows = int(np.prod(lead))
-        bins = (user.reshape(rows, -1) + k * np.arange(rows)[:, None]).ravel()
-        bits_per_user = c.slot_s * np.bincount(bins, weights=np.broadcast_to(rate, user.shape).ravel(),
+        bins = user.reshape(rows, -1) + k * np.arange(rows)[:, None]                   # (rows, N_F)
+        if np.shape(snr_per_watt)[-1] == k:
+            g = np.ascontiguousarray(np.broadcast_to(snr_per_watt, lead + (k,))).reshape(-1).take(bins)
+            g = g.reshape(user.shape)                                                  # (..., N_F)
+        else:
+            g = np.take_along_axis(np.broadcast_to(snr_per_watt, lead + np.shape(snr_per_watt)[-1:]), user, axis=-1)
+        served = one_plus_snr(power_w, g)
+        rate = rate_of_snr(served, c.subcarrier_hz)
+        bits_per_user = c.slot_s * np.bincount(bins.ravel(), weights=np.broadcast_to(rate, user.shape).ravel(),
                                                minlength=rows * k).reshape(lead + (k,))
         p_tx, p_peak_sub = power_w.sum(axis=-1), power_w.max(axis=-1)
     p_fly = flight_power(speed_mps, c.rotor) if flight_w is None else flight_w
@@ -346,6 +360,8 @@ def slot_outcome_xy(qx: Any, qy: Any, speed_mps: Any, power_w: NDArray[np.float6
         "transmit_power_w": p_tx,
         "leakage_snr_max": leak_max,
         "peak_subcarrier_power_w": p_peak_sub,
+        "one_plus_snr": served,
+        "eve_distance_sq": d_e2,
         "leakage_excess": _positive_part(leak_max / c.gamma_tol - (1.0 + LEAKAGE_RTOL)),
         "power_excess": _positive_part(p_tot / c.p_max_w - 1.0),
     }
@@ -469,8 +485,9 @@ def sample_eve_truth(rng: np.random.Generator, eves: ArrayLike) -> NDArray[np.fl
 
 
 def realised_secrecy(qx: Any, qy: Any, power_w: NDArray[np.float64], user: NDArray[np.int64],
-                     snr_per_watt: NDArray[np.float64], eves: Any, truth_xy: NDArray[np.float64],
-                     c: SlotConstants) -> dict[str, Any]:
+                     snr_per_watt: NDArray[np.float64] | None, eves: Any, truth_xy: NDArray[np.float64],
+                     c: SlotConstants, served: NDArray[np.float64] | None = None,
+                     eve_distance_sq: Any = None) -> dict[str, Any]:
     """The slot's secrecy against the worst case and against the true eavesdroppers (reported,
     never constrained: the objective and C7 stay worst-case).
 
@@ -481,22 +498,33 @@ def realised_secrecy(qx: Any, qy: Any, power_w: NDArray[np.float64], user: NDArr
     ``realised_secrecy_rate_bps`` (the same with g_E the strongest true eavesdropper) and
     ``realised_leakage_snr_max`` (the largest SNR any true eavesdropper gets on any subcarrier),
     ``leakage_snr_max`` (the same at the worst-case points: what C7 bounds).
+
+    ``served`` (1 + p g_k per subcarrier, :func:`~secure_env.core.ofdma.one_plus_snr`) and
+    ``eve_distance_sq`` (the worst case over the discs) may come from :func:`slot_outcome_xy`'s
+    ``one_plus_snr`` and ``eve_distance_sq`` of the same slot (then ``snr_per_watt`` is unused).
     """
     e = np.asarray(eves, dtype=np.float64)
     t = np.asarray(truth_xy, dtype=np.float64)
     qx_, qy_ = np.asarray(qx, dtype=np.float64)[..., None], np.asarray(qy, dtype=np.float64)[..., None]
-    d_wc = worst_case_disc_distance_sq(np.asarray(qx, dtype=np.float64), np.asarray(qy, dtype=np.float64), e,
-                                       c.altitude_m)
+    if eve_distance_sq is None:
+        d_wc = worst_case_disc_distance_sq(np.asarray(qx, dtype=np.float64), np.asarray(qy, dtype=np.float64), e,
+                                           c.altitude_m)
+    else:
+        d_wc = eve_distance_sq
     d_true = ((t[..., 0] - qx_) ** 2 + (t[..., 1] - qy_) ** 2 + c.altitude_m ** 2).min(axis=-1)
     p = np.asarray(power_w, dtype=np.float64)
-    g_user = np.take_along_axis(np.broadcast_to(snr_per_watt, user.shape[:-1] + np.shape(snr_per_watt)[-1:]),
-                                user, axis=-1)
-    served = 1.0 + p * g_user
+    if served is None:
+        g_user = np.take_along_axis(np.broadcast_to(snr_per_watt, user.shape[:-1] + np.shape(snr_per_watt)[-1:]),
+                                    user, axis=-1)
+        served = one_plus_snr(p, g_user)
 
     def rate_against(d2: Any) -> Any:
-        # W [log2(1 + p g_k) - log2(1 + p g_E)]^+ as one logarithm of the quotient
-        leaked = 1.0 + p * (c.gamma0 / np.asarray(d2)[..., None])
-        return c.subcarrier_hz * np.log2(np.maximum(served / leaked, 1.0)).sum(axis=-1)
+        # W [log2(1 + p g_k) - log2(1 + p g_E)]^+ as one logarithm of the quotient, in one buffer
+        q = one_plus_snr(p, c.gamma0 / np.asarray(d2)[..., None])
+        np.divide(served, q, out=q)
+        np.maximum(q, 1.0, out=q)
+        np.log2(q, out=q)
+        return c.subcarrier_hz * q.sum(axis=-1)
 
     peak = p.max(axis=-1)
     out = {"secrecy_rate_bps": rate_against(d_wc), "realised_secrecy_rate_bps": rate_against(d_true),
@@ -508,16 +536,20 @@ def realised_secrecy(qx: Any, qy: Any, power_w: NDArray[np.float64], user: NDArr
 
 def episode_secrecy(qx: NDArray[np.float64], qy: NDArray[np.float64], power_w: NDArray[np.float64],
                     user: NDArray[np.int64], user_xy: NDArray[np.float64], eves: ArrayLike,
-                    truth_xy: ArrayLike, c: SlotConstants) -> dict[str, float]:
+                    truth_xy: ArrayLike, c: SlotConstants,
+                    served: NDArray[np.float64] | None = None) -> dict[str, float]:
     """A mission's secrecy from its N slots (positions (N,), ``power_w``/``user`` (N, N_F)):
     ``secrecy_rate_bps`` and ``realised_secrecy_rate_bps`` (mission averages of
     :func:`realised_secrecy`'s slot rates), ``realised_leakage_snr_max`` and
     ``worst_case_leakage_snr_max`` (largest over slots). The slot values are summed one slot at a
-    time, in order, as the vector env accumulates them."""
-    g = c.gamma0 / squared_distance_xy(user_xy[:, 0] - qx[:, None], user_xy[:, 1] - qy[:, None], c.altitude_m)
+    time, in order, as the vector env accumulates them. ``served``: the slots' 1 + p g (N, N_F)
+    (:func:`slot_outcome_xy`'s ``one_plus_snr``) where the caller kept them."""
+    g = None
+    if served is None:
+        g = c.gamma0 / squared_distance_xy(user_xy[:, 0] - qx[:, None], user_xy[:, 1] - qy[:, None], c.altitude_m)
     n = len(qx)
     r = realised_secrecy(qx, qy, power_w, user, g, np.broadcast_to(eves, (n,) + np.shape(eves)),
-                         np.broadcast_to(truth_xy, (n,) + np.shape(truth_xy)), c)
+                         np.broadcast_to(truth_xy, (n,) + np.shape(truth_xy)), c, served=served)
     wc = real = 0.0
     for a, b in zip(r["secrecy_rate_bps"].tolist(), r["realised_secrecy_rate_bps"].tolist()):
         wc += a

@@ -12,7 +12,7 @@ from gymnasium import spaces
 
 from secure_env.core import tokens, uav_actions
 from secure_env.core import uav_ofdma as model
-from secure_env.core.ofdma import energy_efficiency_scalar, squared_distance_xy
+from secure_env.core.ofdma import energy_efficiency_scalar
 from secure_env.envs.batched import BatchedEnv, PlayResult
 from secure_env.scenarios import UavOfdmaScenario, make_scenario
 
@@ -263,6 +263,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         # each slot's powers and users, for the episode's realised secrecy (rows overwritten per episode)
         self._served_power = np.zeros((s.num_slots, nf))
         self._served_user = np.zeros((s.num_slots, nf), dtype=np.int64)
+        self._served_snr = np.ones((s.num_slots, nf))        # 1 + p g of every subcarrier
         self._reset_state()
         self._needs_reset = True      # step() before the first reset() is an error
 
@@ -406,6 +407,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         self._tx_power.append(out["transmit_power_w"])
         self._served_power[self._slot - 1] = power
         self._served_user[self._slot - 1] = user
+        self._served_snr[self._slot - 1] = out["one_plus_snr"]
         info: dict[str, Any] = {
             "bits": bits,
             "bits_per_user": out["bits_per_user"],
@@ -476,7 +478,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
         from the slots flown: :func:`secure_env.core.uav_ofdma.episode_secrecy` over the slot axis."""
         path = np.asarray(self._path[1:], dtype=np.float64)
         return model.episode_secrecy(path[:, 0], path[:, 1], self._served_power, self._served_user, self._users,
-                                     self._eves, self._eve_truth, self.constants)
+                                     self._eves, self._eve_truth, self.constants, served=self._served_snr)
 
     def _obs(self) -> np.ndarray:
         if self._set_obs:
@@ -522,6 +524,10 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
             parts.append(tokens.disc_tokens(qx, qy, self._eves, self._scale).ravel())
         obs = np.concatenate(parts)
         return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
+
+
+#: per-subcarrier (..., N_F) entries of a slot's decision and outcome (never padded to K users)
+PER_SUBCARRIER = ("power_w", "user", "one_plus_snr")
 
 
 class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
@@ -619,7 +625,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
 
     def _merge(self, parts: list[tuple[np.ndarray, dict[str, Any]]]) -> dict[str, Any]:
         """One dict of (B, ...) arrays from the groups' dicts: per-user entries (2-D or more, but
-        the per-subcarrier ``power_w`` and ``user``) padded with zeros to K columns."""
+        the per-subcarrier ``power_w``, ``user`` and ``one_plus_snr``) padded with zeros to K columns."""
         b, k_max = self.num_envs, self.scenario.num_users
         merged: dict[str, Any] = {}
         for key, first in parts[0][1].items():
@@ -630,7 +636,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
                 merged[key] = self._merge([(idx, p[key]) for idx, p in parts])
                 continue
             arrs = [np.asarray(p[key]) for _, p in parts]
-            per_user = arrs[0].ndim >= 2 and key not in ("power_w", "user")
+            per_user = arrs[0].ndim >= 2 and key not in PER_SUBCARRIER
             tail = ((k_max,) + arrs[0].shape[2:]) if per_user else arrs[0].shape[1:]
             full = np.zeros((b,) + tail, dtype=np.result_type(*arrs))
             for (idx, _), arr in zip(parts, arrs):
@@ -654,7 +660,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
             out = model.slot_outcome_xy(d["qx"], d["qy"], d["speed"], d["power_w"], d["user"], st.users, c,
                                         flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"], eves=st.eves,
                                         eve_distance_sq=d["eve_distance_sq"])
-            self._add_secrecy(d["qx"], d["qy"], d["power_w"], d["user"], d["snr_per_watt"], idx, st.users, c)
+            self._add_secrecy(d["qx"], d["qy"], d["power_w"], d["user"], out, idx, c)
             res = self._extra_physics(c, st.users, d["qkd_budget_s"], d["qx"], d["qy"], out, d["qkd_phase"])
             parts_d.append((idx, d))
             parts_out.append((idx, out))
@@ -745,16 +751,13 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
                                 self._eve_truth[i])
 
     def _add_secrecy(self, qx: np.ndarray, qy: np.ndarray, power: np.ndarray, user: np.ndarray,
-                     snr_per_watt: np.ndarray | None, idx: Any = slice(None), users: np.ndarray | None = None,
-                     c: model.SlotConstants | None = None) -> None:
+                     out: dict[str, Any], idx: Any = slice(None), c: model.SlotConstants | None = None) -> None:
         """Add the slot's worst-case and realised secrecy (reported only) of sub-envs ``idx`` (with
-        their ``users`` and constants ``c``; default every sub-env) to the running totals."""
+        constants ``c``; default every sub-env) to the running totals, from the slot's outcome
+        ``out`` (its 1 + p g per subcarrier and worst-case eavesdropper distance)."""
         c = self.constants if c is None else c
-        if snr_per_watt is None:
-            u = self._users if users is None else users
-            snr_per_watt = c.gamma0 / squared_distance_xy(u[..., 0] - qx[:, None], u[..., 1] - qy[:, None],
-                                                          c.altitude_m)
-        r = model.realised_secrecy(qx, qy, power, user, snr_per_watt, self._eves[idx], self._eve_truth[idx], c)
+        r = model.realised_secrecy(qx, qy, power, user, None, self._eves[idx], self._eve_truth[idx], c,
+                                   served=out["one_plus_snr"], eve_distance_sq=out["eve_distance_sq"])
         self._secrecy_sums[idx, 0] += r["secrecy_rate_bps"]
         self._secrecy_sums[idx, 1] += r["realised_secrecy_rate_bps"]
         self._secrecy_max[idx, 0] = np.maximum(self._secrecy_max[idx, 0], r["realised_leakage_snr_max"])
@@ -771,7 +774,7 @@ class UavSecureOfdmaVectorEnv(_MissionTotals, BatchedEnv):
             out = model.slot_outcome_xy(qx, qy, d["speed"], d["power_w"], d["user"], self._users, c,
                                         flight_w=d["flight_w"], snr_per_watt=d["snr_per_watt"], eves=self._eves,
                                         eve_distance_sq=d["eve_distance_sq"])
-            self._add_secrecy(qx, qy, d["power_w"], d["user"], d["snr_per_watt"])
+            self._add_secrecy(qx, qy, d["power_w"], d["user"], out)
             extra = self._slot_extra(d["qkd_budget_s"], qx, qy, out, d["qkd_phase"])
 
         self._qx, self._qy, self._vx, self._vy = qx, qy, vx, vy
