@@ -62,6 +62,26 @@ def as_autoreset_mode(value: Any) -> AutoresetMode:
     return mode
 
 
+#: glibc's largest dynamic mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit), bytes
+_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
+
+
+def warm_allocator(batch_bytes: int) -> None:
+    """Free one temporary 16 times ``batch_bytes`` (capped at glibc's 32 MB) once, so that the
+    batch-sized temporaries of every step come from the heap and stay mapped.
+
+    glibc's malloc serves blocks above its mmap threshold (128 kB at start) with fresh mmaps and
+    returns heap memory above the trim threshold to the OS; both thresholds rise, by its documented
+    dynamic rule (mallopt(3), M_MMAP_THRESHOLD), to the size of the largest mmapped block freed
+    so far. Until some block that large is freed, each (B, N_F) array of a step (256 kB at
+    B = 256) is paged in afresh: measured at B = 256 on UavSecureOfdma-v0's full mode, 130k vs
+    165k env-steps/s without and with this call. The effect is the one any large temporary of the
+    process has (a training run's buffers usually raise the thresholds anyway); no allocator
+    setting is changed. Elsewhere than glibc it is one short-lived array."""
+    size = min(max(16 * int(batch_bytes), 1 << 20), _MMAP_THRESHOLD_MAX)
+    np.empty(size // 8)          # allocated (mmapped) and freed at once: never touched
+
+
 def _rows(mask: np.ndarray, ndim: int) -> np.ndarray:
     return mask.reshape(mask.shape + (1,) * (ndim - 1))
 
@@ -118,6 +138,8 @@ class BatchedEnv(VectorEnv):
         self._rngs: list[np.random.Generator] = [np.random.default_rng() for _ in range(self.num_envs)]
         self._autoreset = np.zeros(self.num_envs, dtype=bool)   # NEXT_STEP: ended, reset at the next step
         self._needs_reset = True
+        width = max(int(np.prod(self.single_action_space.shape)), int(np.prod(self.single_observation_space.shape)))
+        warm_allocator(8 * self.num_envs * width)
 
     # -- hooks -------------------------------------------------------------------------------
     def _allocate(self) -> None:
