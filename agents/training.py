@@ -364,6 +364,12 @@ def train(cfg: TrainConfig, settings: Mapping[str, Any] | None = None,
                                                  log=print if cfg.progress_bar else None)
             write_run(out, record)
             save_checkpoint(model, ckpt)      # a kill from here on resumes after the pretraining
+    if tb is None:
+        # without tensorboard SB3's default logger would make an empty /tmp/SB3-<date> folder per
+        # run; a logger with no outputs keeps everything under the run folder
+        from stable_baselines3.common.logger import Logger
+
+        model.set_logger(Logger(folder=None, output_formats=[]))
     remaining = max(int(settings["timesteps"]) - model.num_timesteps, 0)
     if remaining > 0:
         from stable_baselines3.common.callbacks import CallbackList

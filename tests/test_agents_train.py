@@ -93,16 +93,20 @@ def _train_cmd(out: Path, *extra: str) -> list[str]:
             "--no-progress", "--env-kw", "frames_per_episode=4", *extra]
 
 
-def _run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env})
 
 
 def test_tiny_training_run_writes_scores_and_plots(tmp_path):
     out = tmp_path / "run"
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
     res = _run(_train_cmd(out, "--timesteps", "512", "--hp", "n_steps=32", "--hp", "batch_size=64",
-                          "--hp", "normalize={norm_obs: true, norm_reward: true}"))
+                          "--hp", "normalize={norm_obs: true, norm_reward: true}"), TMPDIR=str(tmp))
     assert res.returncode == 0, res.stderr
+    # nothing outside the run folder: SB3's default logger made an /tmp/SB3-<date> folder per run
+    assert not list(tmp.glob("SB3-*"))
     for name in ("scores.json", "scores.md", "learning_curve.png", "model.zip", "run.json",
                  "vecnormalize.pkl", "checkpoints/vecnormalize.pkl"):
         assert (out / name).is_file(), name
