@@ -204,7 +204,11 @@ def _ppo(env: gym.Env, seed: int = 0):
 
     kw = resolve_policy_kwargs({"policy_kwargs": {"features_extractor_class": "user_set",
                                                   "features_extractor_kwargs": env.unwrapped.observation_layout}})
-    return PPO("MlpPolicy", env, n_steps=32, batch_size=32, n_epochs=1, seed=seed, device="cpu", **kw)
+    from stable_baselines3.common.logger import Logger
+
+    model = PPO("MlpPolicy", env, n_steps=32, batch_size=32, n_epochs=1, seed=seed, device="cpu", **kw)
+    model.set_logger(Logger(folder=None, output_formats=[]))     # no /tmp/SB3-<date> folder
+    return model
 
 
 def test_a_ppo_policy_on_the_encoder_acts_the_same_on_permuted_users():
