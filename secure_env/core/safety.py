@@ -54,10 +54,6 @@ def _is_arr(x: Any) -> bool:
     return isinstance(x, np.ndarray)
 
 
-def _sqrt(x: Any) -> Any:
-    return np.sqrt(x) if _is_arr(x) else math.sqrt(x)
-
-
 def _sel(cond: Any, a: Any, b: Any) -> Any:
     return np.where(cond, a, b) if _is_arr(cond) else (a if cond else b)
 
@@ -81,9 +77,7 @@ def command_reachable(gx: Any, gy: Any, vx: Any, vy: Any, slots_left: Any, v_max
     kf = _full_change_slots(v_max, dv_max)
     m = slots_left
     if not _is_arr(m):
-        if m <= 0:
-            return gx == vx and gy == vy
-        return _admissible(gx - vx, gy - vy, vx, vy, m, m if m < kf else kf, v_max, dv_max, 1.0 - REACH_RTOL)
+        return _reachable_one(gx, gy, vx, vy, m, v_max, dv_max, kf)
     ok = np.zeros(np.shape(m), dtype=bool)
     for k in range(1, _last_ramp(kf, m) + 1):   # k = min(m, kf) for every env of the batch
         pick = (m == k) if k < kf else (m >= kf)
@@ -108,34 +102,25 @@ def homing_velocity(gx: Any, gy: Any, pvx: Any, pvy: Any, has_prev: Any, slots_l
     :data:`REACH_RTOL`; if none, numerically, the least violating one), and v_prev + (u0 - v_prev) / k0.
     """
     kf = _full_change_slots(v_max, dv_max)
-    arr = _is_arr(gx)
-    big_m = np.maximum(slots_left, 1) if arr else max(slots_left, 1)
-    best_x, best_y, best_w = (np.zeros(np.shape(gx)), np.zeros(np.shape(gx)), np.full(np.shape(gx), np.inf)) \
-        if arr else (0.0, 0.0, math.inf)
-    found = np.zeros(np.shape(gx), dtype=bool) if arr else False
-    for k in range(1, (_last_ramp(kf, big_m) if arr else kf) + 1):
+    if not _is_arr(gx):
+        return _homing_one(gx, gy, pvx, pvy, has_prev, slots_left, v_max, dv_max, kf)
+    big_m = np.maximum(slots_left, 1)
+    best_x, best_y, best_w = np.zeros(np.shape(gx)), np.zeros(np.shape(gx)), np.full(np.shape(gx), np.inf)
+    found = np.zeros(np.shape(gx), dtype=bool)
+    for k in range(1, _last_ramp(kf, big_m) + 1):
         active = big_m >= k
-        if not arr and not active:
-            break
         ux, uy = _cruise(gx, gy, pvx, pvy, big_m, k)
         rx, ry = ux - pvx, uy - pvy
         worst = (ux * ux + uy * uy) ** 0.5 / v_max - 1.0
         worst_r = (rx * rx + ry * ry) ** 0.5 / (k * dv_max) - 1.0
-        if arr:
-            worst = np.where(active, np.maximum(worst, worst_r), np.inf)
-            take = ~found & ((worst <= REACH_RTOL) | (worst < best_w))
-            best_x = np.where(take, pvx + rx / k, best_x)
-            best_y = np.where(take, pvy + ry / k, best_y)
-            best_w = np.where(take, worst, best_w)
-            found |= worst <= REACH_RTOL
-            if found.all():
-                break
-        else:
-            worst = worst if worst > worst_r else worst_r
-            if worst < best_w:
-                best_x, best_y, best_w = pvx + rx / k, pvy + ry / k, worst
-            if worst <= REACH_RTOL:
-                break
+        worst = np.where(active, np.maximum(worst, worst_r), np.inf)
+        take = ~found & ((worst <= REACH_RTOL) | (worst < best_w))
+        best_x = np.where(take, pvx + rx / k, best_x)
+        best_y = np.where(take, pvy + ry / k, best_y)
+        best_w = np.where(take, worst, best_w)
+        found |= worst <= REACH_RTOL
+        if found.all():
+            break
     return _sel(has_prev, best_x, gx / big_m), _sel(has_prev, best_y, gy / big_m)
 
 
@@ -166,34 +151,25 @@ def reach_blend(gx: Any, gy: Any, cx: Any, cy: Any, hx: Any, hy: Any, slots_left
     """Smallest lambda in [0, 1] with v = c + lambda (h - c) reachable (m = slots left after the
     slot). 1 where m = 0 or where no k admits any lambda (numerically). Floats or arrays."""
     kf = _full_change_slots(v_max, dv_max)
-    arr = _is_arr(gx)
     m = slots_left
-    lam = np.full(np.shape(gx), np.inf) if arr else math.inf
+    if not _is_arr(gx):
+        return _blend_one(gx, gy, cx, cy, hx, hy, m, v_max, dv_max, kf)
+    lam = np.full(np.shape(gx), np.inf)
     ddx, ddy = hx - cx, hy - cy
     tight = 1.0 - REACH_RTOL
-    for k in range(1, (_last_ramp(kf, m) if arr else kf) + 1):
+    for k in range(1, _last_ramp(kf, m) + 1):
         active = m >= k
-        if not arr and not active:
-            break
         h = 0.5 * (k - 1)
         ucx, ucy = _cruise(gx - cx, gy - cy, cx, cy, m, k)
         den = m - h
-        f = -(1.0 + h) / (np.where(den > 0.0, den, 1.0) if arr else den)
+        f = -(1.0 + h) / np.where(den > 0.0, den, 1.0)
         dux, duy = f * ddx, f * ddy
         lo1, hi1 = _interval(ucx, ucy, dux, duy, v_max * tight)
         lo2, hi2 = _interval(ucx - cx, ucy - cy, dux - ddx, duy - ddy, k * dv_max * tight)
-        if arr:
-            lo = np.maximum(np.maximum(lo1, lo2), 0.0)
-            hi = np.minimum(np.minimum(hi1, hi2), 1.0)
-            lam = np.where(active & (lo <= hi), np.minimum(lam, lo), lam)
-        else:
-            lo = max(lo1, lo2, 0.0)
-            hi = min(hi1, hi2, 1.0)
-            if lo <= hi and lo < lam:
-                lam = lo
-    if arr:
-        return np.where(np.isfinite(lam) & (m > 0), lam, 1.0)
-    return lam if (lam < math.inf and m > 0) else 1.0
+        lo = np.maximum(np.maximum(lo1, lo2), 0.0)
+        hi = np.minimum(np.minimum(hi1, hi2), 1.0)
+        lam = np.where(active & (lo <= hi), np.minimum(lam, lo), lam)
+    return np.where(np.isfinite(lam) & (m > 0), lam, 1.0)
 
 
 def safe_velocity(qx: Any, qy: Any, pvx: Any, pvy: Any, has_prev: Any, cx: Any, cy: Any, slots_left: Any,
@@ -224,68 +200,76 @@ def safe_velocity(qx: Any, qy: Any, pvx: Any, pvy: Any, has_prev: Any, cx: Any, 
 
 def _safe_velocity_one(gx: float, gy: float, pvx: float, pvy: float, has_prev: bool, cx: float, cy: float,
                        m: int, v_max: float, dv_max: float) -> tuple[float, float, float]:
-    """:func:`safe_velocity` for one env: :func:`command_reachable`, :func:`homing_velocity` and
-    :func:`reach_blend` on floats, inlined (the same expressions in the same order, so the same
-    bits as the batch path; tests/test_action_modes.py compares them)."""
+    """:func:`safe_velocity` for one env, on floats (tests/test_action_modes.py checks it against
+    the batch path bit for bit)."""
     kf = _full_change_slots(v_max, dv_max)
-    tight = 1.0 - REACH_RTOL
-    # command_reachable: the ramp of k = min(m, kf) slots from the command
-    if m <= 0:
-        ok = gx == cx and gy == cy
-    else:
-        k = m if m < kf else kf
-        h = 0.5 * (k - 1)
-        den = m - h
-        ux, uy = ((gx - cx) - h * cx) / den, ((gy - cy) - h * cy) / den
-        rx, ry = ux - cx, uy - cy
-        ok = ux * ux + uy * uy <= (v_max * tight) ** 2 and rx * rx + ry * ry <= (k * dv_max * tight) ** 2
-    if ok:
+    if _reachable_one(gx, gy, cx, cy, m, v_max, dv_max, kf):
         return cx, cy, 0.0
-    # homing_velocity with M = m + 1 slots (this one included)
-    big_m = m + 1 if m + 1 > 1 else 1
-    if has_prev:
-        hx = hy = 0.0
-        best_w = math.inf
-        for k in range(1, kf + 1):
-            if big_m < k:
-                break
-            h = 0.5 * (k - 1)
-            den = big_m - h
-            ux, uy = (gx - h * pvx) / den, (gy - h * pvy) / den
-            rx, ry = ux - pvx, uy - pvy
-            worst = (ux * ux + uy * uy) ** 0.5 / v_max - 1.0
-            worst_r = (rx * rx + ry * ry) ** 0.5 / (k * dv_max) - 1.0
-            worst = worst if worst > worst_r else worst_r
-            if worst < best_w:
-                hx, hy, best_w = pvx + rx / k, pvy + ry / k, worst
-            if worst <= REACH_RTOL:
-                break
-    else:
-        hx, hy = gx / big_m, gy / big_m
-    # reach_blend: the smallest lambda in [0, 1] keeping c + lambda (h - c) reachable
+    hx, hy = _homing_one(gx, gy, pvx, pvy, has_prev, m + 1, v_max, dv_max, kf)
+    lam = _blend_one(gx, gy, cx, cy, hx, hy, m, v_max, dv_max, kf)
+    if lam >= 1.0:
+        return hx, hy, 1.0
+    return cx + lam * (hx - cx), cy + lam * (hy - cy), lam
+
+
+# one env: the same expressions as the batch loops, on floats, with early exits
+def _reachable_one(gx: float, gy: float, vx: float, vy: float, m: int, v_max: float, dv_max: float,
+                   kf: int) -> bool:
+    """:func:`command_reachable` on floats: the ramp of k = min(m, kf) slots from (vx, vy)."""
+    if m <= 0:
+        return gx == vx and gy == vy
+    k = m if m < kf else kf
+    tight = 1.0 - REACH_RTOL
+    h = 0.5 * (k - 1)
+    den = m - h
+    ux, uy = ((gx - vx) - h * vx) / den, ((gy - vy) - h * vy) / den
+    rx, ry = ux - vx, uy - vy
+    return ux * ux + uy * uy <= (v_max * tight) ** 2 and rx * rx + ry * ry <= (k * dv_max * tight) ** 2
+
+
+def _homing_one(gx: float, gy: float, pvx: float, pvy: float, has_prev: bool, slots_left: int, v_max: float,
+                dv_max: float, kf: int) -> tuple[float, float]:
+    """:func:`homing_velocity` on floats (``slots_left`` = M counts this slot)."""
+    big_m = slots_left if slots_left > 1 else 1
+    if not has_prev:
+        return gx / big_m, gy / big_m
+    best_x = best_y = 0.0
+    best_w = math.inf
+    for k in range(1, min(kf, big_m) + 1):
+        h = 0.5 * (k - 1)
+        den = big_m - h
+        ux, uy = (gx - h * pvx) / den, (gy - h * pvy) / den
+        rx, ry = ux - pvx, uy - pvy
+        worst = (ux * ux + uy * uy) ** 0.5 / v_max - 1.0
+        worst_r = (rx * rx + ry * ry) ** 0.5 / (k * dv_max) - 1.0
+        worst = worst if worst > worst_r else worst_r
+        if worst < best_w:
+            best_x, best_y, best_w = pvx + rx / k, pvy + ry / k, worst
+        if worst <= REACH_RTOL:
+            break
+    return best_x, best_y
+
+
+def _blend_one(gx: float, gy: float, cx: float, cy: float, hx: float, hy: float, m: int, v_max: float,
+               dv_max: float, kf: int) -> float:
+    """:func:`reach_blend` on floats."""
+    tight = 1.0 - REACH_RTOL
     lam = math.inf
     ddx, ddy = hx - cx, hy - cy
     gcx, gcy = gx - cx, gy - cy
-    r1 = v_max * tight
-    for k in range(1, kf + 1):
-        if m < k:
-            break
+    for k in range(1, min(kf, m) + 1):
         h = 0.5 * (k - 1)
         den = m - h
         ucx, ucy = (gcx - h * cx) / den, (gcy - h * cy) / den
         f = -(1.0 + h) / den
         dux, duy = f * ddx, f * ddy
-        lo, hi = _interval(ucx, ucy, dux, duy, r1)
+        lo, hi = _interval(ucx, ucy, dux, duy, v_max * tight)
         lo2, hi2 = _interval(ucx - cx, ucy - cy, dux - ddx, duy - ddy, k * dv_max * tight)
         lo = max(lo, lo2, 0.0)
         hi = min(hi, hi2, 1.0)
         if lo <= hi and lo < lam:
             lam = lo
-    if not (lam < math.inf and m > 0):
-        lam = 1.0
-    if lam >= 1.0:
-        return hx, hy, 1.0
-    return cx + lam * (hx - cx), cy + lam * (hy - cy), lam
+    return lam if (lam < math.inf and m > 0) else 1.0
 
 
 __all__ = ["REACH_RTOL", "command_reachable", "homing_velocity", "reach_blend", "safe_velocity"]
