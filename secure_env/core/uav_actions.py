@@ -92,8 +92,8 @@ def _apportion_one(weights: list[float], n: int) -> list[int]:
     """:func:`apportion` for one env: the same arithmetic on K plain floats, same result."""
     k = len(weights)
     tot = sum(weights)
-    raw = [(x / tot if tot > 0.0 else 1.0 / k) * n for x in weights]
-    base = [math.floor(r) for r in raw]
+    raw = [x / tot * n for x in weights] if tot > 0.0 else [1.0 / k * n] * k
+    base = [int(r) for r in raw]                  # floor: every share is >= 0
     left = n - sum(base)
     if left > 0:
         gap = [b - r for b, r in zip(base, raw)]                               # -(raw - base)
@@ -152,7 +152,7 @@ def pace_debt(delivered: NDArray[np.float64], slot: Any, scenario: Any) -> NDArr
     """Bits each user is behind the R_min pace after the coming slot: N tau R_min (n + 1) / N minus
     what it got so far (``delivered`` (K,) with an int ``slot``, or (B, K) with (B,) slots)."""
     s = scenario
-    if np.ndim(slot) == 0:
+    if not isinstance(slot, np.ndarray) or slot.ndim == 0:
         base = s.num_slots * s.slot_s * s.r_min_bps * ((int(slot) + 1) / s.num_slots)
         if isinstance(delivered, list):      # one env's K floats (decide_slot): a list, same bits
             return [base - b for b in delivered]
