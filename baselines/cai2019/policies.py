@@ -135,16 +135,21 @@ class StraightLinePolicy(_UavPlanner):
 
 class Algorithm3Policy(_UavPlanner):
     """Algorithm 3 of Cai et al. 2019: sub-problems 1 and 2 alternated from the straight line
-    (see :func:`baselines.cai2019.trajectory.algorithm3`); ``result`` keeps its record."""
+    (see :func:`baselines.cai2019.trajectory.algorithm3`); ``result`` keeps its record.
 
-    def __init__(self, env: Any, max_outer: int = 10) -> None:
-        self.max_outer = max_outer
+    ``max_outer`` and ``tol`` are its stop rule (at most that many outer iterations, or a relative
+    EE gain below ``tol``). The defaults (10, 1e-3) are every published figure's; on some layouts
+    they stop well short of convergence (docs/models/uav_ofdma.md): ``max_outer=40, tol=1e-5``
+    runs it to convergence."""
+
+    def __init__(self, env: Any, max_outer: int = 10, tol: float = 1e-3) -> None:
+        self.max_outer, self.tol = max_outer, tol
         self.result: Algorithm3Result | None = None
         super().__init__(env)
 
     def make_plan(self) -> None:
         geo = self.env.geometry()
-        self.result = algorithm3(self.layout_scenario(), geo["user_xy"], max_outer=self.max_outer)
+        self.result = algorithm3(self.layout_scenario(), geo["user_xy"], max_outer=self.max_outer, tol=self.tol)
         self.positions, self.velocities = self.result.positions, self.result.velocities
         self.plan = self.result.plan
         self._actions = model.encode_action(self.velocities, self.plan.power_w, self.plan.user,
@@ -159,15 +164,15 @@ class JointPolicy(_UavPlanner):
     """Beyond the paper: Algorithm 3's plan refined by SCA over trajectory and power together
     (:func:`baselines.cai2019.trajectory.joint_refinement`); never below Algorithm 3."""
 
-    def __init__(self, env: Any, max_outer: int = 10) -> None:
-        self.max_outer = max_outer
+    def __init__(self, env: Any, max_outer: int = 10, tol: float = 1e-3) -> None:
+        self.max_outer, self.tol = max_outer, tol          # Algorithm 3's stop rule (Algorithm3Policy)
         self.start: Algorithm3Result | None = None
         self.result: JointResult | None = None
         super().__init__(env)
 
     def start_plan(self, geo: dict[str, NDArray[np.float64]]) -> Algorithm3Result:
         """The plan the joint SCA starts from: Algorithm 3's."""
-        return algorithm3(self.layout_scenario(), geo["user_xy"], max_outer=self.max_outer)
+        return algorithm3(self.layout_scenario(), geo["user_xy"], max_outer=self.max_outer, tol=self.tol)
 
     def make_plan(self) -> None:
         geo = self.env.geometry()

@@ -28,14 +28,14 @@ class RefinedTrajectoryPolicy(JointPolicy):
     """Algorithm 3 + joint refinement from the flight ``source`` gives for each layout;
     ``source_energy_efficiency`` keeps the EE of sub-problem 1 on the source's own flight."""
 
-    def __init__(self, env: Any, source: TrajectorySource, max_outer: int = 10) -> None:
+    def __init__(self, env: Any, source: TrajectorySource, max_outer: int = 10, tol: float = 1e-3) -> None:
         self.source = source
         self.source_energy_efficiency: float | None = None
-        super().__init__(env, max_outer=max_outer)
+        super().__init__(env, max_outer=max_outer, tol=tol)
 
     def start_plan(self, geo: dict[str, NDArray[np.float64]]) -> Algorithm3Result:
         s = self.layout_scenario()
         q, v = (np.asarray(x, dtype=np.float64) for x in self.source(geo))
-        result = algorithm3(s, geo["user_xy"], max_outer=self.max_outer, start=(q, v))
+        result = algorithm3(s, geo["user_xy"], max_outer=self.max_outer, tol=self.tol, start=(q, v))
         self.source_energy_efficiency = result.history[0]
         return result
