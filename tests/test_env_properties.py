@@ -355,6 +355,15 @@ def test_unknown_keywords_raise_value_error_naming_them(name: str, env_id: str) 
 
 
 # -- regressions found by the properties above -----------------------------------------------------
+@pytest.mark.parametrize("env_id", [QKD_ID, UAV_ID, QUANTUM_ID])
+@pytest.mark.parametrize("name", ["default", "preset"])
+def test_a_keyword_named_like_make_scenarios_own_parameters_is_an_unknown_keyword(env_id: str, name: str) -> None:
+    """Found by hypothesis: ``gym.make(id, default=1)`` raised TypeError (the envs passed their
+    keywords to make_scenario(preset, default, **overrides), whose own parameters they hit)."""
+    with pytest.raises(ValueError, match=f"unknown scenario keyword.*'{name}'"):
+        gym.make(env_id, **{name: 1})
+
+
 @pytest.mark.parametrize("env_id", [UAV_ID, QUANTUM_ID])
 @pytest.mark.parametrize("tiny", [1e-155, 6.1e-160, 5e-324])
 def test_a_tiny_previous_velocity_does_not_overflow_the_velocity_projection(env_id: str, tiny: float) -> None:

@@ -10,7 +10,7 @@ from gymnasium import spaces
 
 from secure_env.core import qkd_noma as model
 from secure_env.envs.batched import BatchedEnv, PlayResult
-from secure_env.scenarios import QkdNomaScenario, make_scenario
+from secure_env.scenarios import QkdNomaScenario, scenario_from
 
 # Observation bound: SNRs from -160 dB to 240 dB stay unclipped.
 OBS_LIMIT = 10.0
@@ -86,7 +86,7 @@ class QkdNomaEnv(gym.Env):
             raise ValueError(f"render_mode={render_mode!r} is invalid: expected one of "
                              f"{self.metadata['render_modes']} or None")
         self.render_mode = render_mode
-        self.scenario: QkdNomaScenario = make_scenario(scenario or "yang2019", **overrides)
+        self.scenario: QkdNomaScenario = scenario_from(scenario or "yang2019", "yang2019", overrides)
         k = self.scenario.num_users
         self.action_space = spaces.Box(-1.0, 1.0, shape=(2 * k,), dtype=np.float32)
         self.observation_space = spaces.Box(-OBS_LIMIT, OBS_LIMIT, shape=(2 * k,), dtype=np.float32)

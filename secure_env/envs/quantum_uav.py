@@ -8,7 +8,7 @@ import numpy as np
 
 from secure_env.core import quantum_uav as qmodel
 from secure_env.envs.uav_ofdma import UavSecureOfdmaEnv, UavSecureOfdmaVectorEnv
-from secure_env.scenarios import QuantumUavScenario, make_scenario
+from secure_env.scenarios import QuantumUavScenario, scenario_from
 
 
 class QuantumUavEnv(UavSecureOfdmaEnv):
@@ -72,7 +72,7 @@ class QuantumUavEnv(UavSecureOfdmaEnv):
     def __init__(self, render_mode: str | None = None,
                  scenario: str | QuantumUavScenario | dict[str, Any] | None = None,
                  **overrides: Any) -> None:
-        s = make_scenario(scenario or "quantum_uav", default="quantum_uav", **overrides)
+        s = scenario_from(scenario or "quantum_uav", "quantum_uav", overrides)
         if not isinstance(s, QuantumUavScenario):
             raise ValueError(f"scenario must be a quantum_uav (QuantumUavScenario) scenario, got {type(s).__name__}")
         super().__init__(render_mode=render_mode, scenario=s)

@@ -14,7 +14,7 @@ from secure_env.core import tokens, uav_actions
 from secure_env.core import uav_ofdma as model
 from secure_env.core.ofdma import energy_efficiency_scalar
 from secure_env.envs.batched import BatchedEnv, PlayResult
-from secure_env.scenarios import UavOfdmaScenario, make_scenario
+from secure_env.scenarios import UavOfdmaScenario, scenario_from
 
 OBS_LIMIT = 10.0
 #: reward unit: the energy-efficiency part of the return is in kbit/J
@@ -230,7 +230,7 @@ class UavSecureOfdmaEnv(_MissionTotals, gym.Env):
             raise ValueError(f"render_mode={render_mode!r} is invalid: expected one of "
                              f"{self.metadata['render_modes']} or None")
         self.render_mode = render_mode
-        s = make_scenario(scenario or "cai2019", default="cai2019", **overrides)
+        s = scenario_from(scenario or "cai2019", "cai2019", overrides)
         if not isinstance(s, UavOfdmaScenario):
             raise ValueError(f"scenario must be a cai2019 (UavOfdmaScenario) scenario, got {type(s).__name__}")
         self.scenario: UavOfdmaScenario = s

@@ -18,6 +18,13 @@ def make_scenario(preset: str | Any = "yang2019", default: str = "yang2019", **o
     A dict is applied on top of the ``default`` preset. Unknown presets or keywords and
     out-of-range values raise ``ValueError`` naming the field.
     """
+    return scenario_from(preset, default, overrides)
+
+
+def scenario_from(preset: str | Any, default: str, overrides: dict[str, Any]) -> Any:
+    """:func:`make_scenario` with the overrides as one dict, so that no override can collide with
+    its own parameters (an env keyword named ``default`` or ``preset`` is then an unknown scenario
+    keyword, a ``ValueError`` naming it, not a ``TypeError``): what the envs call."""
     if isinstance(preset, dict):
         overrides = {**preset, **overrides}
         preset = default
@@ -36,4 +43,4 @@ def make_scenario(preset: str | Any = "yang2019", default: str = "yang2019", **o
     return override(base, overrides) if overrides else base
 
 
-__all__ = ["PRESETS", "QkdNomaScenario", "QuantumUavScenario", "UavOfdmaScenario", "make_scenario"]
+__all__ = ["PRESETS", "QkdNomaScenario", "QuantumUavScenario", "UavOfdmaScenario", "make_scenario", "scenario_from"]
