@@ -218,13 +218,7 @@ def _reachable_one(gx: float, gy: float, vx: float, vy: float, m: int, v_max: fl
     """:func:`command_reachable` on floats: the ramp of k = min(m, kf) slots from (vx, vy)."""
     if m <= 0:
         return gx == vx and gy == vy
-    k = m if m < kf else kf
-    tight = 1.0 - REACH_RTOL
-    h = 0.5 * (k - 1)
-    den = m - h
-    ux, uy = ((gx - vx) - h * vx) / den, ((gy - vy) - h * vy) / den
-    rx, ry = ux - vx, uy - vy
-    return ux * ux + uy * uy <= (v_max * tight) ** 2 and rx * rx + ry * ry <= (k * dv_max * tight) ** 2
+    return _admissible(gx - vx, gy - vy, vx, vy, m, m if m < kf else kf, v_max, dv_max, 1.0 - REACH_RTOL)
 
 
 def _homing_one(gx: float, gy: float, pvx: float, pvy: float, has_prev: bool, slots_left: int, v_max: float,
