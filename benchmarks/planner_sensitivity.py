@@ -94,7 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     minutes = len(args.seeds) * (args.copies + 1) * 2.0 / 60
     print(f"planner_sensitivity: expected runtime about {minutes:.1f} min on 2 cores", flush=True)
 
-    layouts = []
+    layouts: list[dict[str, Any]] = []
+    report = {"command": "python benchmarks/planner_sensitivity.py " + " ".join(argv if argv is not None
+                                                                                 else sys.argv[1:]),
+              "env_id": ENV_ID, "copies": args.copies, "delta_m": args.delta_m, "draw_seed": args.draw_seed,
+              "layouts": layouts}
     print(f"Algorithm 3 and joint EE [bits/J]: drawn users, then {args.copies} copies moved by "
           f"<= {args.delta_m:g} m per coordinate")
     for seed in args.seeds:
@@ -104,11 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         joint = " ".join(f"{r['joint_ee']:9.2f}" for r in row["plans"])
         print(f"  seed {seed}  algorithm3 {a3}   spread {row['algorithm3_spread']:.1e}", flush=True)
         print(f"  {'':12} joint      {joint}   spread {row['joint_spread']:.1e}", flush=True)
-    report = {"command": "python benchmarks/planner_sensitivity.py " + " ".join(argv if argv is not None
-                                                                                 else sys.argv[1:]),
-              "env_id": ENV_ID, "copies": args.copies, "delta_m": args.delta_m, "draw_seed": args.draw_seed,
-              "layouts": layouts}
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+        args.out.write_text(json.dumps(report, indent=2) + "\n")    # after each layout: a stopped run keeps them
     print(f"wrote {args.out}")
     return 0
 
